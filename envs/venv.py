@@ -1,0 +1,88 @@
+"""The Python layer: a relocatable venv made by uv from the lock's pins only, hash-checked.
+
+Wheels come from the store (downloaded and verified there first) through a wheelhouse of hard
+links, so uv never reaches an index: `--no-index --require-hashes`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlenv.errors import InstallError
+from mlenv.lock import PypiPin
+from mlenv.reporter import Reporter
+
+from .download import FetchOptions, fetch_to_store
+from .store import Store, link_or_copy
+
+
+@dataclass(frozen=True, kw_only=True)
+class UvRunner:
+    uv: str
+    cache_dir: Path | None = None
+
+    def run(self, args: Sequence[str], what: str) -> None:
+        cmd = [self.uv, *args, "--color", "never"]
+        if self.cache_dir:
+            cmd += ["--cache-dir", str(self.cache_dir)]
+        env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "VIRTUAL_ENV": ""}
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
+        except OSError as e:
+            raise InstallError(f"cannot run uv ({self.uv}): {e}", hint="reinstall mlenv") from e
+        if proc.returncode != 0:
+            tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
+            raise InstallError(f"uv failed to {what}", why=tail, hint="see uv's message above")
+
+
+def venv_python(venv: Path) -> Path:
+    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def fetch_wheels(
+    pins: Sequence[PypiPin], store: Store, options: FetchOptions, reporter: Reporter
+) -> dict[str, Path]:
+    """Every pinned file in the store; returns sha256 -> store path."""
+    return {
+        p.sha256: fetch_to_store(
+            store, p.url, sha256=p.sha256, label=p.filename, options=options, reporter=reporter
+        )[0]
+        for p in pins
+    }
+
+
+def build_venv(
+    pins: Sequence[PypiPin],
+    venv: Path,
+    *,
+    python: str,
+    store: Store,
+    uv: UvRunner,
+    options: FetchOptions,
+    reporter: Reporter,
+    scratch: Path,
+) -> None:
+    files = fetch_wheels(pins, store, options, reporter)
+    wheelhouse = scratch / "wheelhouse"
+    wheelhouse.mkdir(parents=True, exist_ok=True)
+    for pin in pins:
+        link_or_copy(files[pin.sha256], wheelhouse / pin.filename)
+    reporter.info(f"creating the Python environment ({len(pins)} packages)")
+    uv.run(["venv", "--relocatable", "--quiet", "--python", python, str(venv)], "create the venv")
+    if not pins:
+        return
+    requirements = scratch / "requirements.txt"
+    requirements.write_text(
+        "".join(f"{p.name}=={p.version} --hash=sha256:{p.sha256}\n" for p in pins), encoding="utf-8"
+    )
+    uv.run(
+        [
+            "pip", "sync", str(requirements), "--python", str(venv_python(venv)),
+            "--no-index", "--find-links", str(wheelhouse), "--require-hashes", "--quiet",
+        ],
+        "install the locked PyPI packages",
+    )  # fmt: skip

@@ -1,0 +1,5 @@
+import sys
+
+from mlenv.cli.main import main
+
+sys.exit(main())

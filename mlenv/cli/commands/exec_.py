@@ -1,0 +1,50 @@
+"""`mlenv exec -- CMD…` and `mlenv shell`: run inside the environment."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+from typing import Any
+
+from mlenv.envs.materialize import Environment
+from mlenv.errors import UsageError
+
+from ..context import Context
+from ..envsupport import current_lock, ensure_env
+
+
+def add_parser(sub: Any, name: str) -> None:
+    if name == "exec":
+        p = sub.add_parser(name, help="run a command inside the environment")
+        p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS…]")
+    else:
+        p = sub.add_parser(name, help="start a shell inside the environment")
+        p.set_defaults(cmd=None)
+    p.add_argument("--target", metavar="T", help="the lock target (default: this machine's)")
+    p.add_argument("--frozen", action="store_true", help="use the lock as it is; never resolve")
+    p.set_defaults(func=run)
+
+
+def activation(env: Environment, base: dict[str, str]) -> dict[str, str]:
+    out = {k: v for k, v in base.items() if k not in ("PYTHONHOME", "PYTHONPATH")}
+    bin_dir = env.python.parent
+    out["PATH"] = os.pathsep.join([str(bin_dir), base.get("PATH", "")])
+    out["VIRTUAL_ENV"] = str(env.path / "venv")
+    out["MLENV_ENV"] = str(env.path)
+    out["MLENV_ARTIFACTS"] = str(env.artifacts)
+    return out
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    cmd = list(args.cmd) if args.cmd is not None else [ctx.environ.get("SHELL", "/bin/sh")]
+    if cmd and cmd[0] == "--":
+        cmd = cmd[1:]
+    if not cmd:
+        raise UsageError("mlenv exec needs a command", hint="mlenv exec -- python -c 'print(1)'")
+    section = ctx.lock_section(current_lock(ctx, frozen=args.frozen), args.target)
+    env, _ = ensure_env(ctx, section)
+    try:
+        return subprocess.run(cmd, env=activation(env, dict(ctx.environ)), check=False).returncode
+    except FileNotFoundError as e:
+        raise UsageError(f"command not found: {cmd[0]}", hint="check the command name") from e

@@ -1,0 +1,103 @@
+"""`mlenv resolve`: solve the manifest for its targets and write mlenv.lock."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from mlenv.errors import LockError, MlenvError
+from mlenv.lock import Lock, write_lock
+from mlenv.resolver.lockgen import ResolveOptions, build_lock
+from mlenv.resolver.pypi import UvOptions
+
+from ..context import Context
+from ..output import emit_json
+
+
+def add_parser(sub: Any, name: str) -> None:
+    p = sub.add_parser(name, help="solve mlenv.yaml into mlenv.lock")
+    p.add_argument("--target", action="append", default=[], metavar="T",
+                   help="lock only this target (repeatable; default: the manifest's targets)")
+    p.add_argument("--upgrade", action="store_true", help="release every existing pin")
+    p.add_argument("--upgrade-package", action="append", default=[], metavar="N",
+                   help="release the pin of this package (repeatable)")
+    p.add_argument("--check", action="store_true",
+                   help="exit 1 when the lock is missing, stale or lacks a target; write nothing")
+    p.set_defaults(func=run)  # fmt: skip
+
+
+def previous_lock(ctx: Context) -> Lock | None:
+    if not ctx.lock_path.exists():
+        return None
+    try:
+        return ctx.lock()
+    except MlenvError as e:
+        ctx.reporter.warn(f"ignoring the unreadable existing lock ({e.message}); resolving afresh")
+        return None
+
+
+def staleness(ctx: Context, lock: Lock | None, targets: list[str]) -> list[str]:
+    """Why the lock no longer matches its inputs (empty: up to date)."""
+    if lock is None:
+        return [f"no lock file at {ctx.lock_path}"]
+    reasons = []
+    if lock.manifest != ctx.manifest.digest():
+        reasons.append(f"{ctx.manifest_path.name} changed since the lock was written")
+    for name in targets:
+        section_name = ctx.target(name).name
+        if section_name not in lock.targets:
+            reasons.append(f"target {section_name} is not in the lock")
+    for section in lock.targets.values():
+        for pname, package in sorted(section.packages.items()):
+            located = ctx.index.get(pname)
+            if located is None:
+                reasons.append(f"recipe {pname} is gone from the index")
+            elif f"sha256:{located.recipe.sha256}" != package.recipe:
+                reasons.append(f"recipe {pname} changed ({located.label})")
+    return sorted(set(reasons))
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    manifest = ctx.manifest
+    names = list(dict.fromkeys(args.target or manifest.targets))
+    lock = previous_lock(ctx)
+    if args.check:
+        reasons = staleness(ctx, lock, names)
+        if ctx.options.json:
+            emit_json({"version": 1, "ok": not reasons, "stale": reasons})
+        if reasons:
+            raise LockError(
+                f"{ctx.lock_path.name} is out of date",
+                where=str(ctx.lock_path),
+                why="; ".join(reasons),
+                hint="run `mlenv resolve` to update it",
+            )
+        ctx.reporter.info(f"{ctx.lock_path.name} is up to date")
+        return 0
+    targets = [ctx.target(n) for n in names]
+    keep = {}
+    if lock is not None and args.target:
+        wanted = {ctx.target(n).name for n in manifest.targets}
+        keep = {n: s for n, s in lock.targets.items() if n in wanted}
+    options = ResolveOptions(
+        uv=UvOptions(uv=ctx.uv, cache_dir=ctx.uv_cache, offline=ctx.options.offline),
+        upgrade=args.upgrade,
+        upgrade_packages=frozenset(args.upgrade_package),
+    )
+    for t in targets:
+        ctx.reporter.info(f"resolving for target {t.name}")
+    new = build_lock(ctx.index, manifest, targets, options, previous=lock, keep=keep)
+    changed = write_lock(ctx.lock_path, new)
+    verb = "wrote" if changed else "unchanged:"
+    ctx.reporter.info(f"{verb} {ctx.lock_path} ({', '.join(sorted(new.targets))})")
+    for name in sorted(new.targets):
+        section = new.targets[name]
+        if name in {t.name for t in targets}:
+            ctx.console.print(
+                f"  [bold]{name}[/bold]: {len(section.packages)} recipes, {len(section.pypi)} "
+                f"PyPI packages, {len(section.artifacts)} artifacts"
+            )
+    if ctx.options.json:
+        emit_json({"version": 1, "ok": True, "lock": str(ctx.lock_path), "changed": changed,
+                   "targets": {n: new.targets[n].to_dict() for n in sorted(new.targets)}})  # fmt: skip
+    return 0

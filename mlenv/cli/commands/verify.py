@@ -1,0 +1,34 @@
+"""`mlenv verify`: every difference between the environment (and store) and the lock."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from mlenv.envs.materialize import verify_env
+from mlenv.errors import InstallError
+from mlenv.paths import project_env_dir
+
+from ..context import Context
+from ..output import emit_json
+
+
+def add_parser(sub: Any, name: str) -> None:
+    p = sub.add_parser(name, help="check the environment against the lock")
+    p.add_argument("--target", metavar="T", help="the lock target (default: this machine's)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    section = ctx.lock_section(ctx.lock(), args.target)
+    differences = verify_env(section, project_env_dir(ctx.project_dir, section.name))
+    if ctx.options.json:
+        emit_json({"version": 1, "ok": not differences, "target": section.name, "differences": differences})
+    if differences:
+        raise InstallError(
+            f"the environment of {section.name} differs from the lock in {len(differences)} place(s)",
+            why="\n".join(differences),
+            hint="run `mlenv install --force` to rebuild it from the lock",
+        )
+    ctx.reporter.info(f"environment {section.name} matches the lock")
+    return 0

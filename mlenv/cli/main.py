@@ -1,0 +1,104 @@
+"""`mlenv` entry point: global options anywhere on the line, one module per command."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from mlenv import __version__
+from mlenv.errors import MlenvError
+
+from .context import Context, Options
+from .output import emit_json, make_console, render_error
+
+COMMANDS = ("init", "resolve", "install", "run", "verify", "exec", "shell", "recipes", "targets")
+_MODULES = {"exec": "exec_", "shell": "exec_"}
+_VALUE_GLOBALS = ("--manifest", "--lock")
+_FLAG_GLOBALS = ("--json", "--offline", "--debug")
+
+
+def split_globals(argv: Sequence[str]) -> tuple[Options, list[str]]:
+    """Take the global options out of argv wherever they stand (up to a `--`)."""
+    options = Options()
+    rest: list[str] = []
+    args = list(argv)
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        name, eq, value = arg.partition("=")
+        if name in _VALUE_GLOBALS:
+            if not eq:
+                if i + 1 >= len(args):
+                    raise SystemExit(_usage(f"{name} needs a value"))
+                value = args[i + 1]
+                i += 1
+            setattr(options, name[2:], Path(value))
+        elif arg in _FLAG_GLOBALS:
+            setattr(options, arg[2:], True)
+        else:
+            rest.append(arg)
+        i += 1
+    return options, rest
+
+
+def _usage(message: str) -> int:
+    sys.stderr.write(f"mlenv: error: {message}\n")
+    return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mlenv",
+        description="Resolve, lock, install and run ML benchmarks reproducibly.",
+        epilog="global options (anywhere on the line): --manifest PATH, --lock PATH, --json, "
+        "--offline, --debug",
+    )
+    parser.add_argument("--version", action="version", version=f"mlenv {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        module = importlib.import_module(f"mlenv.cli.commands.{_MODULES.get(name, name)}")
+        module.add_parser(sub, name)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    console = make_console()
+    try:
+        options, rest = split_globals(argv)
+    except SystemExit as e:
+        return int(e.code or 2)
+    parser = build_parser()
+    args = parser.parse_args(rest)  # exits 2 on usage errors, as argparse does
+    if not args.command:
+        parser.print_help(sys.stderr)
+        return 2
+    ctx = Context(options=options, console=console)
+    try:
+        return int(args.func(args, ctx) or 0)
+    except MlenvError as e:
+        if options.debug:
+            console.print_exception()
+        render_error(console, e)
+        if options.json:
+            emit_json({"version": 1, "ok": False, "error": e.to_dict()})
+        return 1
+    except KeyboardInterrupt:
+        console.print("[red]interrupted[/red]")
+        return 130
+    except Exception as e:  # a bug in mlenv: say so plainly; --debug shows the traceback
+        if options.debug:
+            raise
+        console.print(f"[bold red]internal error:[/bold red] {type(e).__name__}: {e}")
+        console.print("  [green]hint:[/green] run again with --debug and report the traceback")
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

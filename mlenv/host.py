@@ -1,0 +1,118 @@
+"""Detection of the host target: archspec microarchitecture, libc, interpreter, NVIDIA CUDA.
+
+Every input is a parameter: the CLI passes its environment once; `MLENV_HOST_*` variables
+override single facts (useful on machines where detection is impossible, and in tests).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+
+from .target import Accelerator, Target
+
+_MANYLINUX_MINORS = (17, 28, *range(31, 41))  # what `uv --python-platform` accepts
+_CUDA_RE = re.compile(r"CUDA Version:\s*(\d+\.\d+)")
+
+
+def _arch() -> str:
+    machine = platform.machine().lower()
+    return {"amd64": "x86_64", "arm64": "arm64" if sys.platform == "darwin" else "aarch64"}.get(
+        machine, machine
+    )
+
+
+def _microarch() -> str | None:
+    try:
+        import archspec.cpu
+
+        return str(archspec.cpu.host().generic.name)
+    except Exception:  # archspec cannot read every CPU; the fact is then absent
+        return None
+
+
+def _glibc() -> str | None:
+    try:
+        value = os.confstr("CS_GNU_LIBC_VERSION")
+    except (AttributeError, ValueError, OSError):
+        return None
+    if value and value.startswith("glibc "):
+        return value.split()[1]
+    return None
+
+
+def _nvidia_cuda() -> str | None:
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return None
+    try:
+        out = subprocess.run([smi], capture_output=True, text=True, timeout=20, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = _CUDA_RE.search(out)
+    return m.group(1) if m else None
+
+
+def pypi_platform_for(os_name: str, arch: str, glibc: str | None) -> str | None:
+    if os_name == "darwin":
+        return f"{'aarch64' if arch in ('arm64', 'aarch64') else 'x86_64'}-apple-darwin"
+    if os_name == "windows":
+        return f"{arch}-pc-windows-msvc"
+    if os_name == "linux" and glibc:
+        minor = int(glibc.split(".")[1])
+        usable = [m for m in _MANYLINUX_MINORS if m <= minor]
+        if usable:
+            return f"{arch}-manylinux_2_{usable[-1]}"
+    if os_name == "linux":
+        return f"{arch}-unknown-linux-gnu"
+    return None
+
+
+def conda_platform_for(os_name: str, arch: str) -> str | None:
+    table = {
+        ("linux", "x86_64"): "linux-64",
+        ("linux", "aarch64"): "linux-aarch64",
+        ("darwin", "arm64"): "osx-arm64",
+        ("darwin", "x86_64"): "osx-64",
+        ("windows", "x86_64"): "win-64",
+    }
+    return table.get((os_name, arch))
+
+
+def host_name(os_name: str, arch: str, accelerator: Accelerator) -> str:
+    if accelerator.kind == "cuda" and accelerator.cuda:
+        return f"{os_name}-{arch}-cuda{accelerator.cuda.split('.')[0]}"
+    if accelerator.kind != "none":
+        return f"{os_name}-{arch}-{accelerator.kind}"
+    return f"{os_name}-{arch}-cpu"
+
+
+def detect_host(env: Mapping[str, str]) -> Target:
+    """The machine this process runs on, as a target named after its facts."""
+    os_name = env.get("MLENV_HOST_OS") or {"win32": "windows"}.get(sys.platform, sys.platform)
+    if os_name.startswith("linux"):
+        os_name = "linux"
+    arch = env.get("MLENV_HOST_ARCH") or _arch()
+    glibc = env.get("MLENV_HOST_GLIBC") or (_glibc() if os_name == "linux" else None)
+    cuda = env.get("MLENV_HOST_CUDA")
+    if cuda is None:
+        cuda = _nvidia_cuda()
+    accelerator = Accelerator(kind="cuda", cuda=cuda) if cuda and cuda != "none" else Accelerator()
+    python = env.get("MLENV_HOST_PYTHON") or f"{sys.version_info[0]}.{sys.version_info[1]}"
+    return Target(
+        name=host_name(os_name, arch, accelerator),
+        os=os_name,
+        arch=arch,
+        python=python,
+        microarch=env.get("MLENV_HOST_MICROARCH") or _microarch(),
+        libc=(("glibc", glibc),) if glibc else (),
+        accelerator=accelerator,
+        pypi_platform=pypi_platform_for(os_name, arch, glibc),
+        conda_platform=conda_platform_for(os_name, arch),
+        is_host=True,
+    )

@@ -1,0 +1,166 @@
+"""The manifest `mlenv.yaml` (CONTRACTS §1)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import RequirementError
+from .requirement import NAME_RE, Requirement, parse_requirement
+from .yamlio import Problems, Section, join, read_yaml
+
+SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
+MODES = ("performance", "accuracy")
+MANIFEST_KEYS = ("name", "recipes", "targets", "prefer", "requires", "benchmark", "mirrors")
+BENCHMARK_KEYS = (
+    "model", "dataset", "backend", "scenarios", "modes", "settings", "threads", "max-batch",
+)  # fmt: skip
+
+
+def scalar_setting(value: Any) -> bool:
+    return isinstance(value, int | float | str) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Benchmark:
+    model: str
+    dataset: str
+    backend: str
+    scenarios: tuple[str, ...] = ("Offline", "SingleStream")
+    modes: tuple[str, ...] = ("performance", "accuracy")
+    settings: tuple[tuple[str, Any], ...] = ()  # all scenarios
+    scenario_settings: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
+    threads: int = 0
+    max_batch: int = 1024
+
+    def settings_for(self, scenario: str) -> dict[str, Any]:
+        out = dict(self.settings)
+        out.update(dict(dict(self.scenario_settings).get(scenario, ())))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        settings: dict[str, Any] = dict(self.settings)
+        for scenario, items in self.scenario_settings:
+            settings[scenario] = dict(items)
+        return {
+            "model": self.model,
+            "dataset": self.dataset,
+            "backend": self.backend,
+            "scenarios": list(self.scenarios),
+            "modes": list(self.modes),
+            "settings": settings,
+            "threads": self.threads,
+            "max-batch": self.max_batch,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Manifest:
+    name: str
+    requires: tuple[Requirement, ...]
+    requires_text: tuple[str, ...]
+    recipes: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ("host",)
+    prefer: tuple[tuple[str, str], ...] = ()
+    benchmark: Benchmark | None = None
+    mirrors: tuple[tuple[str, str], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "recipes": list(self.recipes),
+            "targets": list(self.targets),
+            "prefer": dict(self.prefer),
+            "requires": [str(r) for r in self.requires],
+        }
+        if self.benchmark:
+            out["benchmark"] = self.benchmark.to_dict()
+        if self.mirrors:
+            out["mirrors"] = dict(self.mirrors)
+        return out
+
+    def digest(self) -> str:
+        """sha256 of the normalized manifest (what the lock's inputs record)."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
+
+    @classmethod
+    def from_dict(cls, data: Any, problems: Problems) -> Manifest:
+        s = Section(data, "", problems, MANIFEST_KEYS)
+        name = s.str("name", required=True) or "?"
+        requires: list[Requirement] = []
+        texts = s.str_list("requires", required=True)
+        if s.ok and s.has("requires") and not texts:
+            problems.add("requires", "list at least one requirement")
+        for i, text in enumerate(texts):
+            try:
+                requires.append(parse_requirement(text))
+            except RequirementError as e:
+                problems.add(join("requires", i), f"{e.message}\n{e.why}")
+        prefer = s.mapping("prefer")
+        for key, value in prefer.items():
+            if not isinstance(value, str) or not NAME_RE.fullmatch(value):
+                problems.add(join("prefer", str(key)), "expected a recipe name")
+        mirrors = s.mapping("mirrors")
+        benchmark = _benchmark(s, problems) if s.has("benchmark") else None
+        targets = s.str_list("targets") or ["host"]
+        return cls(
+            name=name,
+            requires=tuple(requires),
+            requires_text=tuple(texts),
+            recipes=tuple(s.str_list("recipes")),
+            targets=tuple(dict.fromkeys(targets)),
+            prefer=tuple(sorted((str(k), str(v)) for k, v in prefer.items())),
+            benchmark=benchmark,
+            mirrors=tuple(sorted((str(k), str(v)) for k, v in mirrors.items())),
+        )
+
+
+def _benchmark(s: Section, problems: Problems) -> Benchmark:
+    b = Section(s.raw("benchmark"), "benchmark", problems, BENCHMARK_KEYS)
+    scenarios = b.str_list("scenarios") or ["Offline", "SingleStream"]
+    for i, sc in enumerate(scenarios):
+        if sc not in SCENARIOS:
+            problems.add(join(b.at("scenarios"), i), f"unknown scenario {sc!r} (one of {', '.join(SCENARIOS)})")
+    modes = b.str_list("modes") or ["performance", "accuracy"]
+    for i, mode in enumerate(modes):
+        if mode not in MODES:
+            problems.add(join(b.at("modes"), i), f"unknown mode {mode!r} (one of {', '.join(MODES)})")
+    common: dict[str, Any] = {}
+    per: dict[str, tuple[tuple[str, Any], ...]] = {}
+    for key, value in b.mapping("settings").items():
+        at = join(b.at("settings"), str(key))
+        if key in SCENARIOS:
+            if not isinstance(value, dict):
+                problems.add(at, "expected a mapping of user.conf keys")
+                continue
+            for k, v in value.items():
+                if not scalar_setting(v):
+                    problems.add(join(at, str(k)), "expected a number or a string")
+            per[key] = tuple(sorted((str(k), v) for k, v in value.items() if scalar_setting(v)))
+        elif scalar_setting(value):
+            common[str(key)] = value
+        else:
+            problems.add(at, "expected a number or a string (or a scenario name with a mapping)")
+    return Benchmark(
+        model=b.str("model", required=True) or "",
+        dataset=b.str("dataset", required=True) or "",
+        backend=b.str("backend", required=True) or "",
+        scenarios=tuple(dict.fromkeys(scenarios)),
+        modes=tuple(dict.fromkeys(modes)),
+        settings=tuple(sorted(common.items())),
+        scenario_settings=tuple(sorted(per.items())),
+        threads=b.int("threads", default=0) or 0,
+        max_batch=b.int("max-batch", default=1024) or 1024,
+    )
+
+
+def load_manifest(path: Path) -> Manifest:
+    data, text = read_yaml(path)
+    problems = Problems(str(path), text)
+    manifest = Manifest.from_dict(data, problems)
+    problems.raise_if_any("manifest", hint="see the manifest format in README.md (CONTRACTS §1)")
+    return manifest

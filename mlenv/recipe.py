@@ -1,0 +1,252 @@
+"""Recipes (CONTRACTS §2): one YAML file per component, as frozen dataclasses."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from packaging.version import InvalidVersion, Version
+
+from .conditions import Condition, parse_condition
+from .errors import RequirementError
+from .requirement import NAME_RE, Requirement, parse_requirement
+from .sources import InstallEntry, parse_install_entry
+from .yamlio import Problems, Section, join
+
+KINDS = ("compiler", "runtime", "framework", "model", "dataset", "tool")
+RECIPE_KEYS = (
+    "name", "kind", "summary", "provides", "variants", "versions", "requires", "supports",
+    "install", "task", "format", "inputs", "outputs", "reference-accuracy", "samples",
+    "performance-sample-count", "preprocess", "metric",
+)  # fmt: skip
+MODEL_FORMATS = ("onnx", "torchscript", "tflite", "openvino")
+SUPPORT_KEYS = ("os", "arch", "microarch", "accelerator", "cuda", "python")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Variant:
+    name: str
+    values: tuple[str, ...]
+    default: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Dependency:
+    requirement: Requirement
+    text: str
+    when: Condition = Condition()
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecipeVersion:
+    version: Version
+    text: str
+    requires: tuple[Dependency, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class TensorSpec:
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recipe:
+    name: str
+    kind: str
+    summary: str = ""
+    provides: tuple[str, ...] = ()
+    variants: tuple[Variant, ...] = ()
+    versions: tuple[RecipeVersion, ...] = ()  # newest first
+    requires: tuple[Dependency, ...] = ()
+    supports: Condition = Condition()
+    install: tuple[InstallEntry, ...] = ()
+    # harness data: model and dataset recipes
+    task: str | None = None
+    format: str | None = None
+    inputs: tuple[TensorSpec, ...] = ()
+    outputs: tuple[TensorSpec, ...] = ()
+    reference_accuracy: tuple[tuple[str, float], ...] = ()
+    samples: int | None = None
+    performance_sample_count: int | None = None
+    preprocess: tuple[tuple[str, Any], ...] = ()
+    metric: str | None = None
+    # where it came from (never written to the lock as a path)
+    file: str = ""
+    sha256: str = ""
+
+    def variant(self, name: str) -> Variant | None:
+        return next((v for v in self.variants if v.name == name), None)
+
+    def default_variants(self) -> dict[str, str]:
+        return {v.name: v.default for v in self.variants}
+
+    def version(self, version: Version) -> RecipeVersion | None:
+        return next((v for v in self.versions if v.version == version), None)
+
+    @property
+    def preprocess_map(self) -> dict[str, Any]:
+        return dict(self.preprocess)
+
+    @classmethod
+    def from_dict(cls, data: Any, problems: Problems, *, file: str = "", sha256: str = "") -> Recipe:
+        s = Section(data, "", problems, RECIPE_KEYS)
+        name = s.str("name", required=True) or "?"
+        if s.has("name") and not NAME_RE.fullmatch(name):
+            problems.add("name", f"invalid recipe name {name!r} (use [a-z0-9][a-z0-9._-]*)")
+        kind = s.str("kind", required=True) or "tool"
+        if kind not in KINDS:
+            problems.add("kind", f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
+        variants = _variants(s, problems)
+        names = {v.name for v in variants}
+        versions = _versions(s, problems, names)
+        install = tuple(
+            e
+            for i, raw in enumerate(s.list("install"))
+            if (e := parse_install_entry(raw, join("install", i), problems, names)) is not None
+        )
+        if not versions and not any(type(e.source).__name__ == "DetectSource" for e in install):
+            problems.add("versions", "a recipe needs at least one version (or a detect: source)")
+        supports = (
+            parse_condition(s.raw("supports"), "supports", problems, variant_names=set(), allow_version=False)
+            if s.has("supports")
+            else Condition()
+        )
+        model_ok = kind == "model"
+        dataset_ok = kind == "dataset"
+        for key in ("format", "inputs", "outputs", "reference-accuracy"):
+            if s.has(key) and not model_ok:
+                problems.add(key, f"{key!r} belongs to model recipes")
+        for key in ("samples", "performance-sample-count", "preprocess", "metric"):
+            if s.has(key) and not dataset_ok:
+                problems.add(key, f"{key!r} belongs to dataset recipes")
+        fmt = s.str("format")
+        if fmt is not None and fmt not in MODEL_FORMATS:
+            problems.add("format", f"unknown model format {fmt!r} (one of {', '.join(MODEL_FORMATS)})")
+        preprocess = s.mapping("preprocess")
+        if s.has("preprocess") and "name" not in preprocess:
+            problems.add("preprocess", "a preprocess mapping needs a 'name' (a harness preprocessor)")
+        ref = s.mapping("reference-accuracy")
+        for key, value in ref.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                problems.add(join("reference-accuracy", str(key)), "expected a number")
+        return cls(
+            name=name,
+            kind=kind,
+            summary=s.str("summary") or "",
+            provides=tuple(_names(s, "provides", problems)),
+            variants=variants,
+            versions=versions,
+            requires=_dependencies(s.list("requires"), "requires", problems, names),
+            supports=supports,
+            install=install,
+            task=s.str("task"),
+            format=fmt,
+            inputs=_tensors(s, "inputs", problems),
+            outputs=_tensors(s, "outputs", problems),
+            reference_accuracy=tuple(sorted((str(k), float(v)) for k, v in ref.items()
+                                            if isinstance(v, int | float))),
+            samples=s.int("samples"),
+            performance_sample_count=s.int("performance-sample-count"),
+            preprocess=tuple(sorted(preprocess.items())),
+            metric=s.str("metric"),
+            file=file,
+            sha256=sha256,
+        )
+
+
+def _names(s: Section, key: str, problems: Problems) -> list[str]:
+    out = []
+    for i, n in enumerate(s.str_list(key)):
+        if not NAME_RE.fullmatch(n):
+            problems.add(join(key, i), f"invalid name {n!r}")
+        out.append(n)
+    return out
+
+
+def _variants(s: Section, problems: Problems) -> tuple[Variant, ...]:
+    out = []
+    for name, body in sorted(s.mapping("variants").items()):
+        at = join("variants", str(name))
+        v = Section(body, at, problems, ("values", "default"))
+        values = tuple(v.str_list("values", required=True))
+        default = v.str("default", required=True)
+        if default is not None and values and default not in values:
+            problems.add(v.at("default"), f"default {default!r} is not one of {list(values)}")
+        if values:
+            out.append(Variant(name=str(name), values=values, default=default or values[0]))
+    return tuple(out)
+
+
+def _versions(s: Section, problems: Problems, variant_names: set[str]) -> tuple[RecipeVersion, ...]:
+    out: dict[Version, RecipeVersion] = {}
+    for i, raw in enumerate(s.list("versions")):
+        at = join("versions", i)
+        if isinstance(raw, Mapping):
+            v = Section(raw, at, problems, ("version", "requires"))
+            text = v.str("version", required=True)
+            requires = _dependencies(v.list("requires"), v.at("requires"), problems, variant_names)
+        else:
+            text, requires = (str(raw) if raw is not None else None), ()
+        if text is None:
+            continue
+        try:
+            version = Version(text)
+        except InvalidVersion:
+            problems.add(at, f"invalid version {text!r} (PEP 440, e.g. 1.20.1)")
+            continue
+        if version in out:
+            problems.add(at, f"version {text} is listed twice")
+        out[version] = RecipeVersion(version=version, text=text, requires=requires)
+    return tuple(sorted(out.values(), key=lambda rv: rv.version, reverse=True))
+
+
+def _dependencies(
+    raw: list[Any], path: str, problems: Problems, variant_names: set[str]
+) -> tuple[Dependency, ...]:
+    out = []
+    for i, item in enumerate(raw):
+        at = join(path, i)
+        when = Condition()
+        if isinstance(item, Mapping):
+            d = Section(item, at, problems, ("require", "when"))
+            text = d.str("require", required=True)
+            if d.has("when"):
+                when = parse_condition(item["when"], d.at("when"), problems, variant_names=variant_names)
+        elif isinstance(item, str):
+            text = item
+        else:
+            problems.add(at, "expected a requirement string or {require: ..., when: ...}")
+            continue
+        if text is None:
+            continue
+        try:
+            req = parse_requirement(text)
+        except RequirementError as e:
+            problems.add(at, f"{e.message}\n{e.why}")
+            continue
+        out.append(Dependency(requirement=req, text=text, when=when))
+    return tuple(out)
+
+
+def _tensors(s: Section, key: str, problems: Problems) -> tuple[TensorSpec, ...]:
+    out = []
+    for i, raw in enumerate(s.list(key)):
+        t = Section(raw, join(key, i), problems, ("name", "shape", "dtype"))
+        shape = t.list("shape", required=True)
+        if any(isinstance(d, bool) or not isinstance(d, int) for d in shape):
+            problems.add(t.at("shape"), "a shape is a list of integers (-1 for a dynamic size)")
+            shape = []
+        out.append(
+            TensorSpec(
+                name=t.str("name", required=True) or "",
+                shape=tuple(shape),
+                dtype=t.str("dtype", required=True) or "float32",
+            )
+        )
+    return tuple(out)

@@ -1,0 +1,179 @@
+"""The sources a recipe's `install:` entries may name (CONTRACTS §2), one per entry."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .conditions import Condition, parse_condition
+from .yamlio import Problems, Section, join
+
+SHA256_RE = re.compile(r"[0-9a-f]{64}")
+MD5_RE = re.compile(r"[0-9a-f]{32}")
+SOURCE_KINDS = ("pypi", "conda", "artifact", "local", "wheel-file", "detect")
+
+
+def substitute(text: str, values: Mapping[str, str]) -> str:
+    """Replace `{version}` and `{<variant>}` placeholders; unknown ones stay as written."""
+    return re.sub(r"\{([a-z0-9_-]+)\}", lambda m: values.get(m.group(1), m.group(0)), text)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PypiSource:
+    requirements: tuple[str, ...]
+
+    def substituted(self, values: Mapping[str, str]) -> PypiSource:
+        return PypiSource(requirements=tuple(substitute(r, values) for r in self.requirements))
+
+
+@dataclass(frozen=True, kw_only=True)
+class CondaSource:
+    channels: tuple[str, ...]
+    specs: tuple[str, ...]
+
+    def substituted(self, values: Mapping[str, str]) -> CondaSource:
+        return replace(self, specs=tuple(substitute(s, values) for s in self.specs))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArtifactSource:
+    url: str
+    sha256: str | None = None
+    md5: str | None = None
+    size: int | None = None
+    extract: str | None = None  # tar | zip
+    strip: int = 0
+    path: str | None = None  # the file inside an extracted archive that the harness uses
+
+    def substituted(self, values: Mapping[str, str]) -> ArtifactSource:
+        return replace(self, url=substitute(self.url, values))
+
+
+@dataclass(frozen=True, kw_only=True)
+class LocalSource:
+    env: str
+    tree_sha256: str | None = None
+
+    def substituted(self, values: Mapping[str, str]) -> LocalSource:
+        return self
+
+
+@dataclass(frozen=True, kw_only=True)
+class WheelFileSource:
+    requirement: str
+    path: str
+    sha256: str
+
+    def substituted(self, values: Mapping[str, str]) -> WheelFileSource:
+        return replace(self, requirement=substitute(self.requirement, values))
+
+
+@dataclass(frozen=True, kw_only=True)
+class DetectSource:
+    executables: tuple[str, ...]
+    args: tuple[str, ...]
+    regex: str
+
+    def substituted(self, values: Mapping[str, str]) -> DetectSource:
+        return self
+
+
+Source = PypiSource | CondaSource | ArtifactSource | LocalSource | WheelFileSource | DetectSource
+
+
+@dataclass(frozen=True, kw_only=True)
+class InstallEntry:
+    source: Source
+    when: Condition = Condition()
+
+
+def _hash(s: Section, key: str, pattern: re.Pattern[str], what: str) -> str | None:
+    value = s.str(key)
+    if value is not None:
+        value = value.lower()
+        if not pattern.fullmatch(value):
+            s.problems.add(s.at(key), f"not a {what} hex digest: {value!r}")
+    return value
+
+
+def parse_install_entry(
+    data: Any, path: str, problems: Problems, variant_names: set[str]
+) -> InstallEntry | None:
+    if not isinstance(data, Mapping):
+        problems.add(path, "an install entry must be a mapping naming one source")
+        return None
+    kinds = [k for k in data if k in SOURCE_KINDS]
+    if len(kinds) != 1:
+        problems.add(path, f"an install entry names exactly one of {', '.join(SOURCE_KINDS)}")
+        for key in data:
+            if key not in SOURCE_KINDS and key != "when":
+                problems.add(join(path, str(key)), f"unknown key {key!r}")
+        return None
+    kind = kinds[0]
+    outer = Section(data, path, problems, (kind, "when"))
+    when = (
+        parse_condition(data["when"], outer.at("when"), problems, variant_names=variant_names)
+        if outer.has("when")
+        else Condition()
+    )
+    at = outer.at(kind)
+    body = data[kind]
+    source: Source
+    if kind == "pypi":
+        if not isinstance(body, list) or not body:
+            problems.add(at, "expected a list of PEP 508 requirements")
+            return None
+        source = PypiSource(requirements=tuple(str(r) for r in body))
+    elif kind == "conda":
+        s = Section(body, at, problems, ("channels", "specs"))
+        source = CondaSource(
+            channels=tuple(s.str_list("channels", required=True)),
+            specs=tuple(s.str_list("specs", required=True)),
+        )
+    elif kind == "artifact":
+        s = Section(body, at, problems, ("url", "sha256", "md5", "size", "extract", "strip", "path"))
+        sha = _hash(s, "sha256", SHA256_RE, "sha256")
+        md5 = _hash(s, "md5", MD5_RE, "md5")
+        if s.ok and not sha and not md5:
+            problems.add(s.at("sha256"), "an artifact needs its sha256 (or the published md5)")
+        extract = s.str("extract")
+        if extract is not None and extract not in ("tar", "zip"):
+            problems.add(s.at("extract"), f"extract is 'tar' or 'zip', not {extract!r}")
+        source = ArtifactSource(
+            url=s.str("url", required=True) or "",
+            sha256=sha,
+            md5=md5,
+            size=s.int("size"),
+            extract=extract,
+            strip=s.int("strip", default=0) or 0,
+            path=s.str("path"),
+        )
+    elif kind == "local":
+        s = Section(body, at, problems, ("env", "tree-sha256"))
+        source = LocalSource(
+            env=s.str("env", required=True) or "", tree_sha256=_hash(s, "tree-sha256", SHA256_RE, "sha256")
+        )
+    elif kind == "wheel-file":
+        s = Section(body, at, problems, ("requirement", "path", "sha256"))
+        source = WheelFileSource(
+            requirement=s.str("requirement", required=True) or "",
+            path=s.str("path", required=True) or "",
+            sha256=_hash(s, "sha256", SHA256_RE, "sha256") or "",
+        )
+        if s.ok and not source.sha256:
+            problems.add(s.at("sha256"), "missing required key 'sha256'")
+    else:
+        s = Section(body, at, problems, ("executables", "args", "regex"))
+        regex = s.str("regex", required=True) or ""
+        try:
+            re.compile(regex)
+        except re.error as e:
+            problems.add(s.at("regex"), f"invalid regular expression: {e}")
+        source = DetectSource(
+            executables=tuple(s.str_list("executables", required=True)),
+            args=tuple(s.str_list("args")),
+            regex=regex,
+        )
+    return InstallEntry(source=source, when=when)

@@ -1,0 +1,135 @@
+"""Hardware targets (CONTRACTS §3): a YAML file under `targets/`, or the detected host."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .yamlio import Problems, Section, read_yaml
+
+TARGET_KEYS = (
+    "name",
+    "os",
+    "arch",
+    "microarch",
+    "libc",
+    "python",
+    "accelerator",
+    "pypi-platform",
+    "conda-platform",
+    "tools",
+)
+OS_VALUES = ("linux", "darwin", "windows")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Accelerator:
+    kind: str = "none"
+    cuda: str | None = None
+    compute_capability: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind}
+        if self.cuda:
+            out["cuda"] = self.cuda
+        if self.compute_capability:
+            out["compute-capability"] = self.compute_capability
+        return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class Target:
+    name: str
+    os: str
+    arch: str
+    python: str
+    microarch: str | None = None
+    libc: tuple[tuple[str, str], ...] = ()
+    accelerator: Accelerator = Accelerator()
+    pypi_platform: str | None = None
+    conda_platform: str | None = None
+    tools: tuple[tuple[str, str], ...] = ()  # declared system tools (name, version) for non-host
+    is_host: bool = False
+
+    @property
+    def glibc(self) -> str | None:
+        return dict(self.libc).get("glibc")
+
+    def facts(self) -> dict[str, Any]:
+        """The facts recorded in the lock and matched by `when:` conditions."""
+        out: dict[str, Any] = {
+            "os": self.os,
+            "arch": self.arch,
+            "python": self.python,
+            "accelerator": self.accelerator.kind,
+        }
+        if self.microarch:
+            out["microarch"] = self.microarch
+        if self.libc:
+            out["libc"] = dict(self.libc)
+        if self.accelerator.cuda:
+            out["cuda"] = self.accelerator.cuda
+        if self.accelerator.compute_capability:
+            out["compute-capability"] = self.accelerator.compute_capability
+        if self.pypi_platform:
+            out["pypi-platform"] = self.pypi_platform
+        if self.conda_platform:
+            out["conda-platform"] = self.conda_platform
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, **self.facts()}
+        out["accelerator"] = self.accelerator.to_dict()
+        out.pop("cuda", None)
+        out.pop("compute-capability", None)
+        if self.tools:
+            out["tools"] = dict(self.tools)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any, problems: Problems, *, is_host: bool = False) -> Target:
+        s = Section(data, "", problems, TARGET_KEYS)
+        name = s.str("name", required=True) or "?"
+        os_ = s.str("os", required=True) or "linux"
+        if os_ not in OS_VALUES:
+            problems.add(s.at("os"), f"unknown os {os_!r} (one of {', '.join(OS_VALUES)})")
+        arch = s.str("arch", required=True) or "x86_64"
+        python = s.str("python", required=True) or "3"
+        libc = Section(s.mapping("libc"), s.at("libc"), problems, ("glibc", "musl"))
+        libc_items = tuple(
+            (k, v) for k in ("glibc", "musl") if (v := libc.str(k)) is not None
+        )
+        acc_raw = s.raw("accelerator")
+        if acc_raw is None or acc_raw == "none":
+            accelerator = Accelerator()
+        else:
+            a = Section(acc_raw, s.at("accelerator"), problems, ("kind", "cuda", "compute-capability"))
+            kind = a.str("kind", required=True) or "none"
+            accelerator = Accelerator(
+                kind=kind, cuda=a.str("cuda"), compute_capability=a.str("compute-capability")
+            )
+            if kind == "cuda" and not accelerator.cuda:
+                problems.add(a.at("cuda"), "a cuda accelerator needs its CUDA version, e.g. '12.4'")
+        tools = s.mapping("tools")
+        return cls(
+            name=name,
+            os=os_,
+            arch=arch,
+            python=python,
+            microarch=s.str("microarch"),
+            libc=libc_items,
+            accelerator=accelerator,
+            pypi_platform=s.str("pypi-platform"),
+            conda_platform=s.str("conda-platform"),
+            tools=tuple(sorted((str(k), str(v)) for k, v in tools.items())),
+            is_host=is_host,
+        )
+
+
+def load_target(path: Path, label: str | None = None) -> Target:
+    data, text = read_yaml(path, label)
+    problems = Problems(label or str(path), text)
+    target = Target.from_dict(data, problems)
+    problems.raise_if_any("target file", hint="see CONTRACTS §3 for the target format")
+    return target

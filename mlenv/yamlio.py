@@ -1,0 +1,215 @@
+"""YAML reading (C loader when present) with file/line locations for errors, and checked access.
+
+Models never open files: loaders call `read_yaml` and hand the data to `from_dict` together
+with a `Problems` collector that knows how to turn a dotted field path into `file:line`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import FormatError, Problem
+
+try:  # the C loader is several times faster; fall back silently where libyaml is absent
+    _Loader: type = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - depends on the PyYAML build
+    _Loader = yaml.SafeLoader
+
+_PATH_TOKEN = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
+
+
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise FormatError(f"file not found: {path}", hint="check the path") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise FormatError(f"cannot read {path}: {e}") from e
+
+
+def parse_yaml(text: str, label: str) -> Any:
+    """Parse YAML text; syntax errors become a FormatError naming `label:line:column`."""
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"{label}:{mark.line + 1}:{mark.column + 1}" if mark else label
+        raise FormatError(
+            f"malformed YAML: {e.problem or e}",
+            where=where,
+            hint="fix the YAML syntax (indentation, quotes, a missing ':')",
+        ) from e
+    except yaml.YAMLError as e:
+        raise FormatError(f"malformed YAML: {e}", where=label) from e
+
+
+def read_yaml(path: Path, label: str | None = None) -> tuple[Any, str]:
+    text = read_text(path)
+    return parse_yaml(text, label or str(path)), text
+
+
+def locate_line(text: str, dotted: str) -> int | None:
+    """The 1-based line of the node at `dotted` (e.g. `versions[2].requires`), or its nearest
+    existing parent; None when the text cannot be composed."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    line = node.start_mark.line + 1 if node is not None else None
+    for m in _PATH_TOKEN.finditer(dotted):
+        index, key = m.group(1), m.group(2)
+        if index is not None and isinstance(node, yaml.SequenceNode):
+            i = int(index)
+            if i >= len(node.value):
+                break
+            node = node.value[i]
+            line = node.start_mark.line + 1
+        elif key is not None and isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.value == key:
+                    line = k.start_mark.line + 1
+                    node = v
+                    break
+            else:
+                break
+        else:
+            break
+    return line
+
+
+class Problems:
+    """Collects every problem of one file, then raises them together."""
+
+    def __init__(self, label: str, text: str | None = None) -> None:
+        self.label = label
+        self.text = text
+        self.items: list[tuple[str, str]] = []
+
+    def add(self, path: str, message: str) -> None:
+        self.items.append((path, message))
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def problems(self) -> list[Problem]:
+        out = []
+        for path, message in self.items:
+            line = locate_line(self.text, path) if self.text is not None and path else None
+            where = f"{self.label}:{line}" if line else self.label
+            out.append(Problem(where=f"{where}: {path}" if path else where, message=message))
+        return out
+
+    def raise_if_any(self, what: str, hint: str | None = None) -> None:
+        if self.items:
+            n = len(self.items)
+            raise FormatError(
+                f"{what} {self.label} has {n} problem{'s' if n > 1 else ''}",
+                problems=self.problems(),
+                hint=hint,
+            )
+
+
+def join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+class Section:
+    """Checked access to one mapping of a file: unknown keys are reported, types are checked."""
+
+    def __init__(
+        self, data: Any, path: str, problems: Problems, allowed: Iterator[str] | tuple[str, ...]
+    ) -> None:
+        self.path = path
+        self.problems = problems
+        self.ok = isinstance(data, Mapping)
+        self.data: Mapping[str, Any] = data if isinstance(data, Mapping) else {}
+        if not self.ok:
+            problems.add(path, f"expected a mapping, got {type_name(data)}")
+            return
+        allowed_set = set(allowed)
+        for key in self.data:
+            if key not in allowed_set:
+                known = ", ".join(sorted(allowed_set))
+                problems.add(join(path, str(key)), f"unknown key {key!r} (known keys: {known})")
+
+    def has(self, key: str) -> bool:
+        return key in self.data and self.data[key] is not None
+
+    def raw(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    def at(self, key: str) -> str:
+        return join(self.path, key)
+
+    def str(self, key: str, *, required: bool = False, default: str | None = None) -> str | None:
+        if key not in self.data or self.data[key] is None:
+            if required and self.ok:
+                self.problems.add(self.at(key), f"missing required key {key!r}")
+            return default
+        value = self.data[key]
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            self.problems.add(self.at(key), f"expected a string, got {type_name(value)}")
+            return default
+        return str(value)
+
+    def int(self, key: str, *, required: bool = False, default: int | None = None) -> int | None:
+        if key not in self.data or self.data[key] is None:
+            if required and self.ok:
+                self.problems.add(self.at(key), f"missing required key {key!r}")
+            return default
+        value = self.data[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.problems.add(self.at(key), f"expected an integer, got {type_name(value)}")
+            return default
+        return value
+
+    def list(self, key: str, *, required: bool = False) -> list[Any]:
+        if key not in self.data or self.data[key] is None:
+            if required and self.ok:
+                self.problems.add(self.at(key), f"missing required key {key!r}")
+            return []
+        value = self.data[key]
+        if not isinstance(value, list):
+            self.problems.add(self.at(key), f"expected a list, got {type_name(value)}")
+            return []
+        return value
+
+    def str_list(self, key: str, *, required: bool = False) -> list[str]:
+        out = []
+        for i, item in enumerate(self.list(key, required=required)):
+            if isinstance(item, bool) or not isinstance(item, str | int | float):
+                self.problems.add(join(self.at(key), i), f"expected a string, got {type_name(item)}")
+            else:
+                out.append(str(item))
+        return out
+
+    def mapping(self, key: str, *, required: bool = False) -> dict[str, Any]:
+        if key not in self.data or self.data[key] is None:
+            if required and self.ok:
+                self.problems.add(self.at(key), f"missing required key {key!r}")
+            return {}
+        value = self.data[key]
+        if not isinstance(value, Mapping):
+            self.problems.add(self.at(key), f"expected a mapping, got {type_name(value)}")
+            return {}
+        return dict(value)
+
+
+def type_name(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    return {
+        "str": "a string",
+        "int": "an integer",
+        "float": "a number",
+        "bool": "a boolean",
+        "list": "a list",
+        "dict": "a mapping",
+    }.get(type(value).__name__, type(value).__name__)

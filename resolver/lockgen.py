@@ -1,0 +1,183 @@
+"""From a solved recipe graph to a lock section: sources per package, ecosystem closures."""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from mlenv.errors import ResolutionError
+from mlenv.index import RecipeIndex
+from mlenv.lock import ArtifactPin, Lock, LockedPackage, LockTarget, PypiPin, SystemPin
+from mlenv.manifest import Manifest
+from mlenv.requirement import Requirement, parse_requirement
+from mlenv.sources import (
+    ArtifactSource,
+    CondaSource,
+    DetectSource,
+    LocalSource,
+    PypiSource,
+    WheelFileSource,
+)
+from mlenv.target import Target
+
+from .candidates import Candidate
+from .pypi import UvOptions, compile_pypi
+from .solve import Solution, solve
+
+HARNESS_REQUIREMENT = "mlperf-loadgen"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResolveOptions:
+    uv: UvOptions
+    upgrade: bool = False
+    upgrade_packages: frozenset[str] = frozenset()
+    tools: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+
+def root_requirements(manifest: Manifest) -> list[Requirement]:
+    """The manifest's requirements, plus LoadGen when there is a benchmark to run."""
+    roots = list(manifest.requires)
+    if manifest.benchmark and not any(r.name == HARNESS_REQUIREMENT for r in roots):
+        roots.append(parse_requirement(HARNESS_REQUIREMENT))
+    return roots
+
+
+def _is_url(text: str) -> bool:
+    return "://" in text
+
+
+def _pins(previous: LockTarget | None, options: ResolveOptions) -> dict[str, tuple[str, tuple[tuple[str, str], ...]]]:
+    if previous is None or options.upgrade:
+        return {}
+    return {
+        name: (p.version, p.variants)
+        for name, p in previous.packages.items()
+        if name not in options.upgrade_packages
+    }
+
+
+def _check_benchmark(manifest: Manifest, solution: Solution) -> None:
+    b = manifest.benchmark
+    if b is None:
+        return
+    for field_name, name, kinds in (
+        ("model", b.model, ("model",)),
+        ("dataset", b.dataset, ("dataset",)),
+        ("backend", b.backend, ("framework", "runtime")),
+    ):
+        c = solution.packages.get(name)
+        kind = c.located.recipe.kind if c is not None and c.located is not None else None
+        if kind not in kinds:
+            raise ResolutionError(
+                f"benchmark.{field_name} names {name!r}, which is "
+                + ("not among the solved packages" if c is None else f"a {kind} recipe"),
+                where=f"mlenv.yaml: benchmark.{field_name}",
+                hint=f"name a {'/'.join(kinds)} recipe listed under `requires:`",
+            )
+
+
+def lock_target(
+    index: RecipeIndex,
+    manifest: Manifest,
+    target: Target,
+    options: ResolveOptions,
+    previous: LockTarget | None = None,
+) -> LockTarget:
+    facts = target.facts()
+    tools = options.tools if target.is_host else {n: [v] for n, v in target.tools}
+    solution = solve(
+        index, root_requirements(manifest), facts, target_name=target.name,
+        prefer=dict(manifest.prefer), pins=_pins(previous, options), tools=tools,
+    )  # fmt: skip
+    _check_benchmark(manifest, solution)
+    packages: dict[str, LockedPackage] = {}
+    pypi_reqs: list[str] = []
+    wheel_files: list[tuple[Candidate, WheelFileSource]] = []
+    artifacts: list[ArtifactPin] = []
+    system: list[SystemPin] = []
+    for name in sorted(solution.packages):
+        c = solution.packages[name]
+        if c.located is None:
+            continue
+        recipe = c.located.recipe
+        packages[name] = LockedPackage(
+            name=name, kind=recipe.kind, version=str(c.version), recipe=f"sha256:{recipe.sha256}",
+            file=c.located.label, variants=c.variants, requires=solution.requires.get(name, ()),
+        )  # fmt: skip
+        values = {"version": str(c.version), **c.variant_map}
+        for entry in recipe.install:
+            if entry.when and not entry.when.holds(variants=c.variant_map, version=c.version, facts=facts):
+                continue
+            source = entry.source.substituted(values)
+            if isinstance(source, PypiSource):
+                pypi_reqs.extend(source.requirements)
+            elif isinstance(source, WheelFileSource):
+                wheel_files.append((c, source))
+            elif isinstance(source, ArtifactSource):
+                url = source.url if _is_url(source.url) else c.located.resolve_relative(source.url)
+                artifacts.append(ArtifactPin(
+                    name=posixpath.basename(source.url.split("?", 1)[0]) or name, package=name,
+                    url=url, sha256=source.sha256, md5=None if source.sha256 else source.md5,
+                    size=source.size, extract=source.extract, strip=source.strip, path=source.path,
+                ))  # fmt: skip
+            elif isinstance(source, LocalSource):
+                artifacts.append(ArtifactPin(
+                    name=source.env, package=name, local_env=source.env, tree_sha256=source.tree_sha256,
+                ))  # fmt: skip
+            elif isinstance(source, DetectSource):
+                system.append(SystemPin(name=name, version=str(c.version), package=name))
+            elif isinstance(source, CondaSource):
+                raise ResolutionError(
+                    f"{name} has a conda source, which this mlenv version cannot lock yet",
+                    where=f"{c.located.label}: install",
+                    hint="use a pypi: source for now",
+                )
+    pypi = compile_pypi(pypi_reqs, target, options.uv)
+    for c, wf in wheel_files:
+        pins = compile_pypi([wf.requirement], target, options.uv, no_deps=True)
+        wheel = _only(pins, wf.requirement, c)
+        artifacts.append(ArtifactPin(
+            name=posixpath.basename(wf.path), package=c.name, url=wheel.url, sha256=wheel.sha256,
+            size=wheel.size, member=wf.path, member_sha256=wf.sha256,
+        ))  # fmt: skip
+    return LockTarget(
+        name=target.name, facts=facts, packages=packages, pypi=tuple(pypi),
+        artifacts=tuple(artifacts), system=tuple(system),
+    )  # fmt: skip
+
+
+def _only(pins: list[PypiPin], requirement: str, c: Candidate) -> PypiPin:
+    if len(pins) != 1:
+        raise ResolutionError(
+            f"wheel-file requirement {requirement!r} of {c.name} did not pin exactly one wheel",
+            where=c.located.label if c.located else c.name,
+            hint="pin the wheel with ==",
+        )
+    return pins[0]
+
+
+def recipes_digest(targets: Mapping[str, LockTarget]) -> str:
+    """sha256 over every recipe file the lock consulted, by name and sha256."""
+    lines = sorted(
+        {f"{name} {p.recipe}" for t in targets.values() for name, p in t.packages.items()}
+    )
+    return "sha256:" + hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def build_lock(
+    index: RecipeIndex,
+    manifest: Manifest,
+    targets: Sequence[Target],
+    options: ResolveOptions,
+    previous: Lock | None = None,
+    keep: Mapping[str, LockTarget] | None = None,
+) -> Lock:
+    """Lock every target; `keep` carries sections of targets not re-resolved this time."""
+    sections = dict(keep or {})
+    for target in targets:
+        prev = previous.targets.get(target.name) if previous else None
+        sections[target.name] = lock_target(index, manifest, target, options, prev)
+    return Lock(manifest=manifest.digest(), recipes=recipes_digest(sections), targets=sections)

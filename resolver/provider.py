@@ -1,0 +1,191 @@
+"""The resolvelib provider: thin and pure; all data comes from the index and the target facts.
+
+Variants are part of a candidate (a recipe at a version with every variant value fixed), so all
+requirements on one recipe meet at one identifier and two different values for one variant are
+a conflict that names both origins. A virtual name (`provides:`) is its own identifier whose
+candidates are the providers, each depending on the concrete recipe at the same version.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import InvalidVersion, Version
+from resolvelib.providers import AbstractProvider
+from resolvelib.structs import RequirementInformation
+
+from mlenv.index import Located, RecipeIndex
+from mlenv.requirement import Requirement
+
+from .candidates import Candidate, Req
+
+PYTHON = "python"
+Pin = tuple[str, tuple[tuple[str, str], ...]]  # (version text, variants)
+
+
+class Provider(AbstractProvider):  # type: ignore[type-arg]
+    def __init__(
+        self,
+        index: RecipeIndex,
+        facts: Mapping[str, Any],
+        *,
+        prefer: Mapping[str, str] | None = None,
+        pins: Mapping[str, Pin] | None = None,
+        tools: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        self.index = index
+        self.facts = dict(facts)
+        self.prefer = dict(prefer or {})
+        self.pins = dict(pins or {})
+        self.tools = {k: list(v) for k, v in (tools or {}).items()}
+        self._all: dict[str, list[Candidate]] = {}
+        self.via: dict[str, tuple[str, ...]] = {}  # identifier -> chain of the first requirement
+        self.visited: set[str] = set()
+
+    # -- resolvelib API (keyword names must match the abstract class) -------------------------
+    def identify(self, requirement_or_candidate: Req | Candidate) -> str:
+        return requirement_or_candidate.name
+
+    def get_preference(
+        self,
+        identifier: str,
+        resolutions: Mapping[str, Candidate],
+        candidates: Mapping[str, Iterator[Candidate]],
+        information: Mapping[str, Iterator[RequirementInformation]],  # type: ignore[type-arg]
+        backtrack_causes: Sequence[RequirementInformation],  # type: ignore[type-arg]
+    ) -> Any:
+        infos = list(information[identifier])
+        pinned = any(
+            any(s.operator in ("==", "===") for s in info.requirement.req.specifier) for info in infos
+        )
+        cause = any(
+            c.requirement.name == identifier or (c.parent is not None and c.parent.name == identifier)
+            for c in backtrack_causes
+        )
+        depth = min((len(info.requirement.chain) for info in infos), default=0)
+        return (not cause, not pinned, depth, identifier)
+
+    def find_matches(
+        self,
+        identifier: str,
+        requirements: Mapping[str, Iterator[Req]],
+        incompatibilities: Mapping[str, Iterator[Candidate]],
+    ) -> Iterable[Candidate]:
+        reqs = list(requirements[identifier])
+        if identifier not in self.via and reqs:
+            self.via[identifier] = reqs[0].chain
+        bad = set(incompatibilities[identifier])
+        return [
+            c
+            for c in self.candidates(identifier)
+            if c not in bad and all(self.is_satisfied_by(requirement=r, candidate=c) for r in reqs)
+        ]
+
+    def is_satisfied_by(self, requirement: Req, candidate: Candidate) -> bool:
+        req = requirement.req
+        if req.name != candidate.name or not req.allows(candidate.version):
+            return False
+        cv = candidate.variants
+        return all((k, v) in cv for k, v in req.variants)
+
+    def get_dependencies(self, candidate: Candidate) -> Iterable[Req]:
+        chain = (*self.via.get(candidate.name, ()), candidate.label())
+        if candidate.synthetic:
+            return []
+        if candidate.provider:
+            exact = Requirement(
+                name=candidate.provider,
+                variants=candidate.variants,
+                specifier=SpecifierSet(f"=={candidate.version}"),
+            )
+            return [Req(req=exact, chain=chain)]
+        return [Req(req=d.requirement, chain=chain) for d in self.dependencies(candidate)]
+
+    # -- data ---------------------------------------------------------------------------------
+    def dependencies(self, candidate: Candidate) -> list[Any]:
+        located = candidate.located
+        if located is None:
+            return []
+        recipe = located.recipe
+        rv = recipe.version(candidate.version)
+        variants = candidate.variant_map
+        deps = [*recipe.requires, *(rv.requires if rv else ())]
+        return [
+            d for d in deps
+            if not d.when or d.when.holds(variants=variants, version=candidate.version, facts=self.facts)
+        ]  # fmt: skip
+
+    def candidates(self, identifier: str) -> list[Candidate]:
+        """Every candidate for an identifier, most preferred first (cached)."""
+        cached = self._all.get(identifier)
+        if cached is not None:
+            return cached
+        self.visited.add(identifier)
+        located = self.index.get(identifier)
+        out: list[Candidate] = []
+        if located is not None:
+            out = self._concrete(identifier, located)
+        elif identifier == PYTHON and "python" in self.facts:
+            out = [Candidate(name=PYTHON, version=Version(str(self.facts["python"])), synthetic="target")]
+        elif identifier in self.index.providers:
+            out = self._virtual(identifier)
+        self._all[identifier] = out
+        return out
+
+    def supported(self, located: Located) -> bool:
+        s = located.recipe.supports
+        return not s or s.holds(variants={}, version=None, facts=self.facts)
+
+    def _versions(self, located: Located) -> list[Version]:
+        recipe = located.recipe
+        versions = [rv.version for rv in recipe.versions]
+        for text in self.tools.get(recipe.name, ()):
+            try:
+                versions.append(Version(text))
+            except InvalidVersion:
+                continue
+        return sorted(set(versions), reverse=True)
+
+    def _concrete(self, name: str, located: Located) -> list[Candidate]:
+        if not self.supported(located):
+            return []
+        recipe = located.recipe
+        axes = [
+            sorted(v.values, key=lambda value, d=v.default: (value != d, v.values.index(value)))
+            for v in recipe.variants
+        ]
+        combos = [
+            tuple(zip([v.name for v in recipe.variants], values, strict=True))
+            for values in itertools.product(*axes)
+        ]
+        out = [
+            Candidate(name=name, version=version, variants=combo, located=located)
+            for version in self._versions(located)
+            for combo in combos
+        ]
+        pin = self.pins.get(name)
+        if pin is not None:
+            ver, variants = pin
+            out.sort(key=lambda c: not (str(c.version) == ver and c.variants == variants))
+        return out
+
+    def _virtual(self, virtual: str) -> list[Candidate]:
+        names = list(self.index.providers[virtual])
+        chosen = self.prefer.get(virtual)
+        names.sort(key=lambda n: (n != chosen, n))
+        out = []
+        for provider in names:
+            for c in self.candidates(provider):
+                out.append(
+                    Candidate(
+                        name=virtual,
+                        version=c.version,
+                        variants=c.variants,
+                        located=c.located,
+                        provider=provider,
+                    )
+                )
+        return out

@@ -1,0 +1,149 @@
+"""The PyPI closure of a target, pinned by `uv pip compile` (one file per package, sha256)."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from packaging import tags
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
+from mlenv.errors import ResolutionError
+from mlenv.lock import PypiPin
+from mlenv.target import Target
+
+_LEGACY_MANYLINUX = {"manylinux2014": 17, "manylinux2010": 12, "manylinux1": 5}
+
+
+@dataclass(frozen=True, kw_only=True)
+class UvOptions:
+    uv: str
+    cache_dir: Path | None = None
+    offline: bool = False
+    index_url: str | None = None  # tests point this at a local index
+    find_links: tuple[str, ...] = ()
+
+
+def platform_tags(target: Target) -> list[str]:
+    """Wheel platform tags the target accepts, most specific first."""
+    plat = target.pypi_platform or ""
+    arch = target.arch if target.arch != "arm64" else "aarch64"
+    if "manylinux" in plat or plat.endswith("linux-gnu"):
+        minor = 17
+        if "manylinux_2_" in plat:
+            minor = int(plat.rsplit("_", 1)[1])
+        out = []
+        for m in range(minor, 4, -1):
+            out.append(f"manylinux_2_{m}_{arch}")
+            out.extend(f"{legacy}_{arch}" for legacy, lm in _LEGACY_MANYLINUX.items() if lm == m)
+        return out
+    if plat.endswith("apple-darwin"):
+        mac_arch = "arm64" if arch == "aarch64" else "x86_64"
+        return list(tags.mac_platforms((15, 0), mac_arch))
+    if plat.endswith("windows-msvc"):
+        return ["win_amd64"] if arch == "x86_64" else [f"win_{arch}"]
+    return []
+
+
+def target_tags(target: Target) -> dict[tags.Tag, int]:
+    """Every tag the target's interpreter accepts, mapped to its priority (lower is better)."""
+    major, minor = (int(x) for x in target.python.split(".")[:2])
+    platforms = platform_tags(target)
+    ordered = [
+        *tags.cpython_tags((major, minor), platforms=platforms),
+        *tags.compatible_tags((major, minor), interpreter=f"cp{major}{minor}", platforms=platforms),
+    ]
+    return {t: i for i, t in enumerate(ordered)}
+
+
+def choose_file(package: dict[str, Any], priorities: dict[tags.Tag, int]) -> dict[str, Any] | None:
+    """The best wheel for the target, else the sdist."""
+    best: tuple[int, dict[str, Any]] | None = None
+    for wheel in package.get("wheels", []):
+        filename = wheel.get("name") or wheel["url"].rsplit("/", 1)[-1]
+        try:
+            _, _, _, wheel_tags = parse_wheel_filename(filename)
+        except InvalidWheelFilename:
+            continue
+        rank = min((priorities[t] for t in wheel_tags if t in priorities), default=None)
+        if rank is not None and (best is None or rank < best[0]):
+            best = (rank, wheel)
+    if best is not None:
+        return best[1]
+    sdist = package.get("sdist")
+    return sdist if isinstance(sdist, dict) else None
+
+
+def compile_pypi(
+    requirements: Sequence[str], target: Target, options: UvOptions, *, no_deps: bool = False
+) -> list[PypiPin]:
+    """Pin `requirements` and their closure for `target` with uv; one file per package."""
+    if not requirements:
+        return []
+    if not target.pypi_platform:
+        raise ResolutionError(
+            f"target {target.name} has no pypi-platform, so its PyPI packages cannot be locked",
+            hint="add `pypi-platform:` (a `uv --python-platform` value) to the target file",
+        )
+    with tempfile.TemporaryDirectory(prefix="mlenv-uv-") as tmp:
+        req_file = Path(tmp, "requirements.in")
+        req_file.write_text("\n".join(sorted(set(requirements))) + "\n", encoding="utf-8")
+        out = Path(tmp, "pylock.toml")
+        cmd = [
+            options.uv, "pip", "compile", str(req_file), "--format", "pylock.toml", "-o", str(out),
+            "--python-platform", target.pypi_platform, "--python-version", target.python,
+            "--no-header", "--quiet", "--color", "never",
+        ]  # fmt: skip
+        if no_deps:
+            cmd.append("--no-deps")
+        if options.cache_dir:
+            cmd += ["--cache-dir", str(options.cache_dir)]
+        if options.offline:
+            cmd.append("--offline")
+        if options.index_url:
+            cmd += ["--index-url", options.index_url]
+        for link in options.find_links:
+            cmd += ["--find-links", link]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=900)
+        except OSError as e:
+            raise ResolutionError(f"cannot run uv ({options.uv}): {e}", hint="reinstall mlenv") from e
+        if proc.returncode != 0:
+            raise ResolutionError(
+                f"uv could not lock the PyPI packages for target {target.name}",
+                why=_tail(proc.stderr),
+                where="requirements: " + ", ".join(sorted(set(requirements))),
+                hint=(
+                    "check the package names and versions in the recipes' `pypi:` sources"
+                    + ("; --offline needs the packages in uv's cache" if options.offline else "")
+                ),
+            )
+        data = tomllib.loads(out.read_text(encoding="utf-8"))
+    priorities = target_tags(target)
+    pins = []
+    for package in data.get("packages", []):
+        chosen = choose_file(package, priorities)
+        if chosen is None or "sha256" not in chosen.get("hashes", {}):
+            raise ResolutionError(
+                f"no file of {package['name']} {package.get('version')} fits target {target.name}",
+                hint="choose another version, or a target this package publishes wheels for",
+            )
+        pins.append(
+            PypiPin(
+                name=package["name"],
+                version=str(package["version"]),
+                url=chosen["url"],
+                sha256=chosen["hashes"]["sha256"],
+                size=chosen.get("size"),
+            )
+        )
+    return sorted(pins, key=lambda p: p.name)
+
+
+def _tail(text: str, lines: int = 12) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
