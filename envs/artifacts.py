@@ -79,9 +79,14 @@ def place_artifact(pin: ArtifactPin, dest_root: Path, ctx: ArtifactContext) -> d
         os.symlink(Path(value).absolute(), folder / pin.name)
         return {"path": f"{pin.package}/{pin.name}", "local": pin.local_env}
     obj, sha = fetch_to_store(
-        ctx.store, source_of(pin, ctx), sha256=pin.sha256, md5=pin.md5, label=label,
-        options=ctx.options, reporter=ctx.reporter,
-    )  # fmt: skip
+        ctx.store,
+        source_of(pin, ctx),
+        sha256=pin.sha256,
+        md5=pin.md5,
+        label=label,
+        options=ctx.options,
+        reporter=ctx.reporter,
+    )
     if pin.member:
         obj = _member(obj, pin, ctx)
         sha = pin.member_sha256 or sha

@@ -34,7 +34,9 @@ def apply_mirrors(url: str, mirrors: Mapping[str, str]) -> str:
     return url
 
 
-def _fetch_http(url: str, part: Path, options: FetchOptions, reporter: Reporter, label: str) -> None:
+def _fetch_http(
+    url: str, part: Path, options: FetchOptions, reporter: Reporter, label: str
+) -> None:
     attempt = 0
     while True:
         have = part.stat().st_size if part.exists() else 0
@@ -117,7 +119,9 @@ def fetch_to_store(
             local = Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(source)
             if not local.is_file():
                 raise InstallError(
-                    f"cannot find {label} at {local}", where=url, hint="check the recipe's url or the mirror"
+                    f"cannot find {label} at {local}",
+                    where=url,
+                    hint="check the recipe's url or the mirror",
                 )
             move = False
         if sha256 is None:

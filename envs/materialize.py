@@ -40,8 +40,11 @@ class Environment:
         return self.path / "artifacts"
 
     def artifact(self, package: str) -> list[Path]:
-        return [self.artifacts / v["path"] for k, v in sorted(self.info["artifacts"].items())
-                if k.split("/", 1)[0] == package]  # fmt: skip
+        return [
+            self.artifacts / v["path"]
+            for k, v in sorted(self.info["artifacts"].items())
+            if k.split("/", 1)[0] == package
+        ]
 
 
 def read_env(env_dir: Path) -> Environment | None:
@@ -115,9 +118,15 @@ def _build(
     build.mkdir(parents=True)
     scratch = build / ".scratch"
     build_venv(
-        section.pypi, build / "venv", python=python, store=ctx.store, uv=uv,
-        options=ctx.options, reporter=ctx.reporter, scratch=scratch,
-    )  # fmt: skip
+        section.pypi,
+        build / "venv",
+        python=python,
+        store=ctx.store,
+        uv=uv,
+        options=ctx.options,
+        reporter=ctx.reporter,
+        scratch=scratch,
+    )
     artifacts: dict[str, Any] = {}
     for pin in sorted(section.artifacts, key=lambda a: (a.package, a.name)):
         ctx.reporter.info(f"placing {pin.package}: {pin.name}")
@@ -138,7 +147,9 @@ def _build(
         "artifacts": artifacts,
         "system": {s.name: s.version for s in section.system},
     }
-    (build / ENV_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    (build / ENV_FILE).write_text(
+        json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
     return info
 
 

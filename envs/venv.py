@@ -81,8 +81,16 @@ def build_venv(
     )
     uv.run(
         [
-            "pip", "sync", str(requirements), "--python", str(venv_python(venv)),
-            "--no-index", "--find-links", str(wheelhouse), "--require-hashes", "--quiet",
+            "pip",
+            "sync",
+            str(requirements),
+            "--python",
+            str(venv_python(venv)),
+            "--no-index",
+            "--find-links",
+            str(wheelhouse),
+            "--require-hashes",
+            "--quiet",
         ],
         "install the locked PyPI packages",
-    )  # fmt: skip
+    )

@@ -83,7 +83,9 @@ class Condition:
             return variants[key] in value
         if key == "microarch":
             actual_arch = facts.get("microarch")
-            return actual_arch is not None and any(_microarch_at_least(actual_arch, w) for w in value)
+            return actual_arch is not None and any(
+                _microarch_at_least(actual_arch, w) for w in value
+            )
         if key in TARGET_VALUE_KEYS:
             return str(facts.get(key, "none")) in value
         return False
@@ -93,6 +95,9 @@ class Condition:
             k: (str(v) if isinstance(v, SpecifierSet) else (v[0] if len(v) == 1 else list(v)))
             for k, v in self.items
         }
+
+
+ALWAYS = Condition()
 
 
 def parse_condition(
@@ -112,7 +117,9 @@ def parse_condition(
                 problems.add(at, f"invalid version specifier {value!r} (PEP 440, e.g. '>=12')")
             continue
         if key not in variant_names and key not in TARGET_VALUE_KEYS:
-            known = sorted(variant_names | set(TARGET_KEYS) | ({"version"} if allow_version else set()))
+            known = sorted(
+                variant_names | set(TARGET_KEYS) | ({"version"} if allow_version else set())
+            )
             problems.add(at, f"unknown condition key {key!r} (known: {', '.join(known)})")
             continue
         values = value if isinstance(value, list) else [value]

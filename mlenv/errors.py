@@ -82,7 +82,7 @@ class RequirementError(FormatError):
     kind = "invalid-requirement"
 
 
-class IndexError_(MlenvError):  # noqa: N801 - avoid shadowing the builtin IndexError
+class IndexError_(MlenvError):
     kind = "recipe-index"
 
 

@@ -96,19 +96,27 @@ def load_index(roots: list[RecipeRoot]) -> RecipeIndex:
                     continue
                 recipe = Recipe.from_dict(data, p, file=label, sha256=_sha256(raw))
                 if not p and recipe.kind + "s" != folder:
-                    p.add("kind", f"a {recipe.kind} recipe belongs under {recipe.kind}s/, not {folder}/")
+                    p.add(
+                        "kind",
+                        f"a {recipe.kind} recipe belongs under {recipe.kind}s/, not {folder}/",
+                    )
                 problems.extend(p.problems())
                 if p:
                     continue
                 if recipe.name in seen_here:
                     problems.append(
-                        Problem(where=label, message=f"recipe {recipe.name!r} is also defined in "
-                                f"{seen_here[recipe.name]}")
+                        Problem(
+                            where=label,
+                            message=f"recipe {recipe.name!r} is also defined in "
+                            f"{seen_here[recipe.name]}",
+                        )
                     )
                     continue
                 seen_here[recipe.name] = label
                 if recipe.name in index.recipes:
-                    index.shadowed.append(f"{label} (shadowed by {index.recipes[recipe.name].label})")
+                    index.shadowed.append(
+                        f"{label} (shadowed by {index.recipes[recipe.name].label})"
+                    )
                     continue
                 index.recipes[recipe.name] = Located(recipe=recipe, root=root, relpath=relpath)
     if problems:

@@ -16,8 +16,15 @@ SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
 MODES = ("performance", "accuracy")
 MANIFEST_KEYS = ("name", "recipes", "targets", "prefer", "requires", "benchmark", "mirrors")
 BENCHMARK_KEYS = (
-    "model", "dataset", "backend", "scenarios", "modes", "settings", "threads", "max-batch",
-)  # fmt: skip
+    "model",
+    "dataset",
+    "backend",
+    "scenarios",
+    "modes",
+    "settings",
+    "threads",
+    "max-batch",
+)
 
 
 def scalar_setting(value: Any) -> bool:
@@ -124,11 +131,16 @@ def _benchmark(s: Section, problems: Problems) -> Benchmark:
     scenarios = b.str_list("scenarios") or ["Offline", "SingleStream"]
     for i, sc in enumerate(scenarios):
         if sc not in SCENARIOS:
-            problems.add(join(b.at("scenarios"), i), f"unknown scenario {sc!r} (one of {', '.join(SCENARIOS)})")
+            problems.add(
+                join(b.at("scenarios"), i),
+                f"unknown scenario {sc!r} (one of {', '.join(SCENARIOS)})",
+            )
     modes = b.str_list("modes") or ["performance", "accuracy"]
     for i, mode in enumerate(modes):
         if mode not in MODES:
-            problems.add(join(b.at("modes"), i), f"unknown mode {mode!r} (one of {', '.join(MODES)})")
+            problems.add(
+                join(b.at("modes"), i), f"unknown mode {mode!r} (one of {', '.join(MODES)})"
+            )
     common: dict[str, Any] = {}
     per: dict[str, tuple[tuple[str, Any], ...]] = {}
     for key, value in b.mapping("settings").items():

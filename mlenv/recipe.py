@@ -8,7 +8,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from .conditions import Condition, parse_condition
+from .conditions import ALWAYS, Condition, parse_condition
 from .errors import RequirementError
 from .requirement import NAME_RE, Requirement, parse_requirement
 from .sources import InstallEntry, parse_install_entry
@@ -16,10 +16,25 @@ from .yamlio import Problems, Section, join
 
 KINDS = ("compiler", "runtime", "framework", "model", "dataset", "tool")
 RECIPE_KEYS = (
-    "name", "kind", "summary", "provides", "variants", "versions", "requires", "supports",
-    "install", "task", "format", "inputs", "outputs", "reference-accuracy", "samples",
-    "performance-sample-count", "preprocess", "metric",
-)  # fmt: skip
+    "name",
+    "kind",
+    "summary",
+    "provides",
+    "variants",
+    "versions",
+    "requires",
+    "supports",
+    "install",
+    "task",
+    "format",
+    "inputs",
+    "outputs",
+    "reference-accuracy",
+    "samples",
+    "performance-sample-count",
+    "preprocess",
+    "metric",
+)
 MODEL_FORMATS = ("onnx", "torchscript", "tflite", "openvino")
 SUPPORT_KEYS = ("os", "arch", "microarch", "accelerator", "cuda", "python")
 
@@ -35,7 +50,7 @@ class Variant:
 class Dependency:
     requirement: Requirement
     text: str
-    when: Condition = Condition()
+    when: Condition = ALWAYS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,7 +79,7 @@ class Recipe:
     variants: tuple[Variant, ...] = ()
     versions: tuple[RecipeVersion, ...] = ()  # newest first
     requires: tuple[Dependency, ...] = ()
-    supports: Condition = Condition()
+    supports: Condition = ALWAYS
     install: tuple[InstallEntry, ...] = ()
     # harness data: model and dataset recipes
     task: str | None = None
@@ -94,7 +109,9 @@ class Recipe:
         return dict(self.preprocess)
 
     @classmethod
-    def from_dict(cls, data: Any, problems: Problems, *, file: str = "", sha256: str = "") -> Recipe:
+    def from_dict(
+        cls, data: Any, problems: Problems, *, file: str = "", sha256: str = ""
+    ) -> Recipe:
         s = Section(data, "", problems, RECIPE_KEYS)
         name = s.str("name", required=True) or "?"
         if s.has("name") and not NAME_RE.fullmatch(name):
@@ -113,7 +130,9 @@ class Recipe:
         if not versions and not any(type(e.source).__name__ == "DetectSource" for e in install):
             problems.add("versions", "a recipe needs at least one version (or a detect: source)")
         supports = (
-            parse_condition(s.raw("supports"), "supports", problems, variant_names=set(), allow_version=False)
+            parse_condition(
+                s.raw("supports"), "supports", problems, variant_names=set(), allow_version=False
+            )
             if s.has("supports")
             else Condition()
         )
@@ -127,10 +146,14 @@ class Recipe:
                 problems.add(key, f"{key!r} belongs to dataset recipes")
         fmt = s.str("format")
         if fmt is not None and fmt not in MODEL_FORMATS:
-            problems.add("format", f"unknown model format {fmt!r} (one of {', '.join(MODEL_FORMATS)})")
+            problems.add(
+                "format", f"unknown model format {fmt!r} (one of {', '.join(MODEL_FORMATS)})"
+            )
         preprocess = s.mapping("preprocess")
         if s.has("preprocess") and "name" not in preprocess:
-            problems.add("preprocess", "a preprocess mapping needs a 'name' (a harness preprocessor)")
+            problems.add(
+                "preprocess", "a preprocess mapping needs a 'name' (a harness preprocessor)"
+            )
         ref = s.mapping("reference-accuracy")
         for key, value in ref.items():
             if isinstance(value, bool) or not isinstance(value, int | float):
@@ -149,8 +172,9 @@ class Recipe:
             format=fmt,
             inputs=_tensors(s, "inputs", problems),
             outputs=_tensors(s, "outputs", problems),
-            reference_accuracy=tuple(sorted((str(k), float(v)) for k, v in ref.items()
-                                            if isinstance(v, int | float))),
+            reference_accuracy=tuple(
+                sorted((str(k), float(v)) for k, v in ref.items() if isinstance(v, int | float))
+            ),
             samples=s.int("samples"),
             performance_sample_count=s.int("performance-sample-count"),
             preprocess=tuple(sorted(preprocess.items())),
@@ -217,7 +241,9 @@ def _dependencies(
             d = Section(item, at, problems, ("require", "when"))
             text = d.str("require", required=True)
             if d.has("when"):
-                when = parse_condition(item["when"], d.at("when"), problems, variant_names=variant_names)
+                when = parse_condition(
+                    item["when"], d.at("when"), problems, variant_names=variant_names
+                )
         elif isinstance(item, str):
             text = item
         else:

@@ -87,7 +87,9 @@ def parse_version(text: str, where: str = "") -> Version:
         return Version(text)
     except InvalidVersion as e:
         raise RequirementError(
-            f"invalid version {text!r}", where=where or None, hint="use a PEP 440 version, e.g. 1.20.1"
+            f"invalid version {text!r}",
+            where=where or None,
+            hint="use a PEP 440 version, e.g. 1.20.1",
         ) from e
 
 

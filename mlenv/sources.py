@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .conditions import Condition, parse_condition
+from .conditions import ALWAYS, Condition, parse_condition
 from .yamlio import Problems, Section, join
 
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
@@ -86,7 +86,7 @@ Source = PypiSource | CondaSource | ArtifactSource | LocalSource | WheelFileSour
 @dataclass(frozen=True, kw_only=True)
 class InstallEntry:
     source: Source
-    when: Condition = Condition()
+    when: Condition = ALWAYS
 
 
 def _hash(s: Section, key: str, pattern: re.Pattern[str], what: str) -> str | None:
@@ -133,7 +133,9 @@ def parse_install_entry(
             specs=tuple(s.str_list("specs", required=True)),
         )
     elif kind == "artifact":
-        s = Section(body, at, problems, ("url", "sha256", "md5", "size", "extract", "strip", "path"))
+        s = Section(
+            body, at, problems, ("url", "sha256", "md5", "size", "extract", "strip", "path")
+        )
         sha = _hash(s, "sha256", SHA256_RE, "sha256")
         md5 = _hash(s, "md5", MD5_RE, "md5")
         if s.ok and not sha and not md5:
@@ -153,7 +155,8 @@ def parse_install_entry(
     elif kind == "local":
         s = Section(body, at, problems, ("env", "tree-sha256"))
         source = LocalSource(
-            env=s.str("env", required=True) or "", tree_sha256=_hash(s, "tree-sha256", SHA256_RE, "sha256")
+            env=s.str("env", required=True) or "",
+            tree_sha256=_hash(s, "tree-sha256", SHA256_RE, "sha256"),
         )
     elif kind == "wheel-file":
         s = Section(body, at, problems, ("requirement", "path", "sha256"))

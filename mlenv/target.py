@@ -97,14 +97,14 @@ class Target:
         arch = s.str("arch", required=True) or "x86_64"
         python = s.str("python", required=True) or "3"
         libc = Section(s.mapping("libc"), s.at("libc"), problems, ("glibc", "musl"))
-        libc_items = tuple(
-            (k, v) for k in ("glibc", "musl") if (v := libc.str(k)) is not None
-        )
+        libc_items = tuple((k, v) for k in ("glibc", "musl") if (v := libc.str(k)) is not None)
         acc_raw = s.raw("accelerator")
         if acc_raw is None or acc_raw == "none":
             accelerator = Accelerator()
         else:
-            a = Section(acc_raw, s.at("accelerator"), problems, ("kind", "cuda", "compute-capability"))
+            a = Section(
+                acc_raw, s.at("accelerator"), problems, ("kind", "cuda", "compute-capability")
+            )
             kind = a.str("kind", required=True) or "none"
             accelerator = Accelerator(
                 kind=kind, cuda=a.str("cuda"), compute_capability=a.str("compute-capability")

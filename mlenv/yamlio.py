@@ -6,6 +6,7 @@ with a `Problems` collector that knows how to turn a dotted field path into `fil
 
 from __future__ import annotations
 
+import builtins
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -35,7 +36,7 @@ def read_text(path: Path) -> str:
 def parse_yaml(text: str, label: str) -> Any:
     """Parse YAML text; syntax errors become a FormatError naming `label:line:column`."""
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
+        return yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f"{label}:{mark.line + 1}:{mark.column + 1}" if mark else label
@@ -159,7 +160,9 @@ class Section:
             return default
         return str(value)
 
-    def int(self, key: str, *, required: bool = False, default: int | None = None) -> int | None:
+    def int(
+        self, key: builtins.str, *, required: bool = False, default: int | None = None
+    ) -> int | None:
         if key not in self.data or self.data[key] is None:
             if required and self.ok:
                 self.problems.add(self.at(key), f"missing required key {key!r}")
@@ -170,7 +173,7 @@ class Section:
             return default
         return value
 
-    def list(self, key: str, *, required: bool = False) -> list[Any]:
+    def list(self, key: builtins.str, *, required: bool = False) -> list[Any]:
         if key not in self.data or self.data[key] is None:
             if required and self.ok:
                 self.problems.add(self.at(key), f"missing required key {key!r}")
@@ -181,16 +184,18 @@ class Section:
             return []
         return value
 
-    def str_list(self, key: str, *, required: bool = False) -> list[str]:
+    def str_list(self, key: builtins.str, *, required: bool = False) -> builtins.list[builtins.str]:
         out = []
         for i, item in enumerate(self.list(key, required=required)):
             if isinstance(item, bool) or not isinstance(item, str | int | float):
-                self.problems.add(join(self.at(key), i), f"expected a string, got {type_name(item)}")
+                self.problems.add(
+                    join(self.at(key), i), f"expected a string, got {type_name(item)}"
+                )
             else:
                 out.append(str(item))
         return out
 
-    def mapping(self, key: str, *, required: bool = False) -> dict[str, Any]:
+    def mapping(self, key: builtins.str, *, required: bool = False) -> dict[builtins.str, Any]:
         if key not in self.data or self.data[key] is None:
             if required and self.ok:
                 self.problems.add(self.at(key), f"missing required key {key!r}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Collection
 from typing import Any
 
 from mlenv.errors import Problem, ResolutionError
@@ -40,7 +40,10 @@ def why_no_candidate(provider: Provider, req: Req, target_name: str) -> tuple[st
             variant = recipe.variant(key)
             if variant is None:
                 known = ", ".join(v.name for v in recipe.variants) or "none"
-                return (f"{name} has no variant {key!r} (its variants: {known})", "drop or fix the variant")
+                return (
+                    f"{name} has no variant {key!r} (its variants: {known})",
+                    "drop or fix the variant",
+                )
             if value not in variant.values:
                 return (
                     f"{name} variant {key} has no value {value!r} (values: {', '.join(variant.values)})",
@@ -56,9 +59,7 @@ def why_no_candidate(provider: Provider, req: Req, target_name: str) -> tuple[st
     return ("", "")
 
 
-def explain(
-    provider: Provider, causes: Sequence[Any], target_name: str
-) -> ResolutionError:
+def explain(provider: Provider, causes: Collection[Any], target_name: str) -> ResolutionError:
     """Turn resolvelib's causes into one diagnostic with a chain per conflicting requirement."""
     problems: list[Problem] = []
     reasons: list[str] = []
@@ -69,7 +70,9 @@ def explain(
     for name, reqs in sorted(by_name.items()):
         lone = [why_no_candidate(provider, r, target_name) for r in reqs]
         for r, (reason, hint) in zip(reqs, lone, strict=True):
-            problems.append(Problem(where=r.describe(), message=reason or "conflicts with the others"))
+            problems.append(
+                Problem(where=r.describe(), message=reason or "conflicts with the others")
+            )
             if reason and reason not in reasons:
                 reasons.append(reason)
             if hint and hint not in hints:
@@ -88,7 +91,9 @@ def explain(
             "target": target_name,
             "facts": provider.facts,
             "conflicts": [
-                {"requirement": str(r), "chain": list(r.chain)} for reqs in by_name.values() for r in reqs
+                {"requirement": str(r), "chain": list(r.chain)}
+                for reqs in by_name.values()
+                for r in reqs
             ],
         },
     )

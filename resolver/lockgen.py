@@ -49,7 +49,9 @@ def _is_url(text: str) -> bool:
     return "://" in text
 
 
-def _pins(previous: LockTarget | None, options: ResolveOptions) -> dict[str, tuple[str, tuple[tuple[str, str], ...]]]:
+def _pins(
+    previous: LockTarget | None, options: ResolveOptions
+) -> dict[str, tuple[str, tuple[tuple[str, str], ...]]]:
     if previous is None or options.upgrade:
         return {}
     return {
@@ -89,9 +91,14 @@ def lock_target(
     facts = target.facts()
     tools = options.tools if target.is_host else {n: [v] for n, v in target.tools}
     solution = solve(
-        index, root_requirements(manifest), facts, target_name=target.name,
-        prefer=dict(manifest.prefer), pins=_pins(previous, options), tools=tools,
-    )  # fmt: skip
+        index,
+        root_requirements(manifest),
+        facts,
+        target_name=target.name,
+        prefer=dict(manifest.prefer),
+        pins=_pins(previous, options),
+        tools=tools,
+    )
     _check_benchmark(manifest, solution)
     packages: dict[str, LockedPackage] = {}
     pypi_reqs: list[str] = []
@@ -104,12 +111,19 @@ def lock_target(
             continue
         recipe = c.located.recipe
         packages[name] = LockedPackage(
-            name=name, kind=recipe.kind, version=str(c.version), recipe=f"sha256:{recipe.sha256}",
-            file=c.located.label, variants=c.variants, requires=solution.requires.get(name, ()),
-        )  # fmt: skip
+            name=name,
+            kind=recipe.kind,
+            version=str(c.version),
+            recipe=f"sha256:{recipe.sha256}",
+            file=c.located.label,
+            variants=c.variants,
+            requires=solution.requires.get(name, ()),
+        )
         values = {"version": str(c.version), **c.variant_map}
         for entry in recipe.install:
-            if entry.when and not entry.when.holds(variants=c.variant_map, version=c.version, facts=facts):
+            if entry.when and not entry.when.holds(
+                variants=c.variant_map, version=c.version, facts=facts
+            ):
                 continue
             source = entry.source.substituted(values)
             if isinstance(source, PypiSource):
@@ -118,15 +132,28 @@ def lock_target(
                 wheel_files.append((c, source))
             elif isinstance(source, ArtifactSource):
                 url = source.url if _is_url(source.url) else c.located.resolve_relative(source.url)
-                artifacts.append(ArtifactPin(
-                    name=posixpath.basename(source.url.split("?", 1)[0]) or name, package=name,
-                    url=url, sha256=source.sha256, md5=None if source.sha256 else source.md5,
-                    size=source.size, extract=source.extract, strip=source.strip, path=source.path,
-                ))  # fmt: skip
+                artifacts.append(
+                    ArtifactPin(
+                        name=posixpath.basename(source.url.split("?", 1)[0]) or name,
+                        package=name,
+                        url=url,
+                        sha256=source.sha256,
+                        md5=None if source.sha256 else source.md5,
+                        size=source.size,
+                        extract=source.extract,
+                        strip=source.strip,
+                        path=source.path,
+                    )
+                )
             elif isinstance(source, LocalSource):
-                artifacts.append(ArtifactPin(
-                    name=source.env, package=name, local_env=source.env, tree_sha256=source.tree_sha256,
-                ))  # fmt: skip
+                artifacts.append(
+                    ArtifactPin(
+                        name=source.env,
+                        package=name,
+                        local_env=source.env,
+                        tree_sha256=source.tree_sha256,
+                    )
+                )
             elif isinstance(source, DetectSource):
                 system.append(SystemPin(name=name, version=str(c.version), package=name))
             elif isinstance(source, CondaSource):
@@ -139,14 +166,25 @@ def lock_target(
     for c, wf in wheel_files:
         pins = compile_pypi([wf.requirement], target, options.uv, no_deps=True)
         wheel = _only(pins, wf.requirement, c)
-        artifacts.append(ArtifactPin(
-            name=posixpath.basename(wf.path), package=c.name, url=wheel.url, sha256=wheel.sha256,
-            size=wheel.size, member=wf.path, member_sha256=wf.sha256,
-        ))  # fmt: skip
+        artifacts.append(
+            ArtifactPin(
+                name=posixpath.basename(wf.path),
+                package=c.name,
+                url=wheel.url,
+                sha256=wheel.sha256,
+                size=wheel.size,
+                member=wf.path,
+                member_sha256=wf.sha256,
+            )
+        )
     return LockTarget(
-        name=target.name, facts=facts, packages=packages, pypi=tuple(pypi),
-        artifacts=tuple(artifacts), system=tuple(system),
-    )  # fmt: skip
+        name=target.name,
+        facts=facts,
+        packages=packages,
+        pypi=tuple(pypi),
+        artifacts=tuple(artifacts),
+        system=tuple(system),
+    )
 
 
 def _only(pins: list[PypiPin], requirement: str, c: Candidate) -> PypiPin:

@@ -26,7 +26,7 @@ PYTHON = "python"
 Pin = tuple[str, tuple[tuple[str, str], ...]]  # (version text, variants)
 
 
-class Provider(AbstractProvider):  # type: ignore[type-arg]
+class Provider(AbstractProvider):
     def __init__(
         self,
         index: RecipeIndex,
@@ -54,15 +54,17 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         identifier: str,
         resolutions: Mapping[str, Candidate],
         candidates: Mapping[str, Iterator[Candidate]],
-        information: Mapping[str, Iterator[RequirementInformation]],  # type: ignore[type-arg]
-        backtrack_causes: Sequence[RequirementInformation],  # type: ignore[type-arg]
+        information: Mapping[str, Iterator[RequirementInformation]],
+        backtrack_causes: Sequence[RequirementInformation],
     ) -> Any:
         infos = list(information[identifier])
         pinned = any(
-            any(s.operator in ("==", "===") for s in info.requirement.req.specifier) for info in infos
+            any(s.operator in ("==", "===") for s in info.requirement.req.specifier)
+            for info in infos
         )
         cause = any(
-            c.requirement.name == identifier or (c.parent is not None and c.parent.name == identifier)
+            c.requirement.name == identifier
+            or (c.parent is not None and c.parent.name == identifier)
             for c in backtrack_causes
         )
         depth = min((len(info.requirement.chain) for info in infos), default=0)
@@ -114,9 +116,11 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         variants = candidate.variant_map
         deps = [*recipe.requires, *(rv.requires if rv else ())]
         return [
-            d for d in deps
-            if not d.when or d.when.holds(variants=variants, version=candidate.version, facts=self.facts)
-        ]  # fmt: skip
+            d
+            for d in deps
+            if not d.when
+            or d.when.holds(variants=variants, version=candidate.version, facts=self.facts)
+        ]
 
     def candidates(self, identifier: str) -> list[Candidate]:
         """Every candidate for an identifier, most preferred first (cached)."""
@@ -129,7 +133,11 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         if located is not None:
             out = self._concrete(identifier, located)
         elif identifier == PYTHON and "python" in self.facts:
-            out = [Candidate(name=PYTHON, version=Version(str(self.facts["python"])), synthetic="target")]
+            out = [
+                Candidate(
+                    name=PYTHON, version=Version(str(self.facts["python"])), synthetic="target"
+                )
+            ]
         elif identifier in self.index.providers:
             out = self._virtual(identifier)
         self._all[identifier] = out
@@ -153,10 +161,7 @@ class Provider(AbstractProvider):  # type: ignore[type-arg]
         if not self.supported(located):
             return []
         recipe = located.recipe
-        axes = [
-            sorted(v.values, key=lambda value, d=v.default: (value != d, v.values.index(value)))
-            for v in recipe.variants
-        ]
+        axes = [[v.default, *(x for x in v.values if x != v.default)] for v in recipe.variants]
         combos = [
             tuple(zip([v.name for v in recipe.variants], values, strict=True))
             for values in itertools.product(*axes)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import tomllib
 from packaging import tags
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
@@ -95,10 +95,23 @@ def compile_pypi(
         req_file.write_text("\n".join(sorted(set(requirements))) + "\n", encoding="utf-8")
         out = Path(tmp, "pylock.toml")
         cmd = [
-            options.uv, "pip", "compile", str(req_file), "--format", "pylock.toml", "-o", str(out),
-            "--python-platform", target.pypi_platform, "--python-version", target.python,
-            "--no-header", "--quiet", "--color", "never",
-        ]  # fmt: skip
+            options.uv,
+            "pip",
+            "compile",
+            str(req_file),
+            "--format",
+            "pylock.toml",
+            "-o",
+            str(out),
+            "--python-platform",
+            target.pypi_platform,
+            "--python-version",
+            target.python,
+            "--no-header",
+            "--quiet",
+            "--color",
+            "never",
+        ]
         if no_deps:
             cmd.append("--no-deps")
         if options.cache_dir:
@@ -112,7 +125,9 @@ def compile_pypi(
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=900)
         except OSError as e:
-            raise ResolutionError(f"cannot run uv ({options.uv}): {e}", hint="reinstall mlenv") from e
+            raise ResolutionError(
+                f"cannot run uv ({options.uv}): {e}", hint="reinstall mlenv"
+            ) from e
         if proc.returncode != 0:
             raise ResolutionError(
                 f"uv could not lock the PyPI packages for target {target.name}",

@@ -25,7 +25,7 @@ class Solution:
     backtracks: int
 
 
-class _Counter(BaseReporter):  # type: ignore[type-arg]
+class _Counter(BaseReporter):
     def __init__(self) -> None:
         self.backtracks = 0
 
@@ -46,7 +46,7 @@ def solve(
 ) -> Solution:
     provider = Provider(index, facts, prefer=prefer, pins=pins, tools=tools)
     reporter = _Counter()
-    resolver: Resolver = Resolver(provider, reporter)  # type: ignore[type-arg]
+    resolver: Resolver = Resolver(provider, reporter)
     try:
         result = resolver.resolve([Req(req=r) for r in requirements], max_rounds=max_rounds)
     except ResolutionImpossible as e:
@@ -61,7 +61,7 @@ def solve(
         if candidate.provider is None:
             packages[candidate.name] = candidate
     requires: dict[str, tuple[str, ...]] = {}
-    for name, candidate in packages.items():
+    for name in packages:
         deps = {
             result.mapping[child].recipe_name
             for child in result.graph.iter_children(name)

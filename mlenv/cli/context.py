@@ -131,7 +131,9 @@ class Context:
         for section in lock.targets.values():
             f = section.facts
             if (f.get("os"), f.get("arch"), f.get("accelerator")) == (
-                host.os, host.arch, host.accelerator.kind,
+                host.os,
+                host.arch,
+                host.accelerator.kind,
             ) and f.get("python") == host.python:
                 return section
         raise LockError(

@@ -31,7 +31,9 @@ def current_lock(ctx: Context, *, frozen: bool) -> Lock:
     if not reasons and lock is not None:
         return lock
     ctx.reporter.info("resolving: " + "; ".join(reasons))
-    options = ResolveOptions(uv=UvOptions(uv=ctx.uv, cache_dir=ctx.uv_cache, offline=ctx.options.offline))
+    options = ResolveOptions(
+        uv=UvOptions(uv=ctx.uv, cache_dir=ctx.uv_cache, offline=ctx.options.offline)
+    )
     targets = [ctx.target(n) for n in ctx.manifest.targets]
     new = build_lock(ctx.index, ctx.manifest, targets, options, previous=lock)
     write_lock(ctx.lock_path, new)
@@ -48,7 +50,9 @@ def check_runs_here(ctx: Context, section: LockTarget) -> None:
         )
 
 
-def ensure_env(ctx: Context, section: LockTarget, *, force: bool = False) -> tuple[Environment, bool]:
+def ensure_env(
+    ctx: Context, section: LockTarget, *, force: bool = False
+) -> tuple[Environment, bool]:
     check_runs_here(ctx, section)
     store = Store(ctx.home)
     artifact_ctx = ArtifactContext(

@@ -12,6 +12,12 @@ def _ms(ns: Any) -> str:
     return f"{ns / 1e6:.3f}" if isinstance(ns, int | float) else "-"
 
 
+def _validity(valid: Any) -> str:
+    return (
+        "[green]VALID[/green]" if valid is True else "[red]INVALID[/red]" if valid is False else "-"
+    )
+
+
 def results_table(results: Sequence[dict[str, Any]]) -> Table:
     names = sorted({f"{r.get('benchmark')} on {r.get('dataset')}" for r in results})
     target = next((r.get("target", {}).get("name") for r in results), None)
@@ -26,10 +32,15 @@ def results_table(results: Sequence[dict[str, Any]]) -> Table:
         acc = r.get("accuracy") or {}
         perf = r.get("mode") == "performance"
         table.add_row(
-            str(r.get("scenario")), str(r.get("mode")),
-            {True: "[green]VALID[/green]", False: "[red]INVALID[/red]"}.get(r.get("valid"), "-") if perf else "",
+            str(r.get("scenario")),
+            str(r.get("mode")),
+            _validity(r.get("valid")) if perf else "",
             f"{sps:,.0f}" if perf and isinstance(sps, int | float) else "",
-            *((_ms(lat.get("p50")), _ms(lat.get("p90")), _ms(lat.get("p99"))) if perf else ("", "", "")),
+            *(
+                (_ms(lat.get("p50")), _ms(lat.get("p90")), _ms(lat.get("p99")))
+                if perf
+                else ("", "", "")
+            ),
             " ".join(f"{k} {v:.4f}" for k, v in acc.items() if isinstance(v, int | float)),
-        )  # fmt: skip
+        )
     return table

@@ -13,9 +13,13 @@ from ..output import emit_json
 
 def add_parser(sub: Any, name: str) -> None:
     p = sub.add_parser(name, help="materialize the locked environment")
-    p.add_argument("--target", metavar="T", help="the lock target (default: the one matching this machine)")
+    p.add_argument(
+        "--target", metavar="T", help="the lock target (default: the one matching this machine)"
+    )
     p.add_argument("--frozen", action="store_true", help="use the lock as it is; never resolve")
-    p.add_argument("--force", action="store_true", help="rebuild even when the environment is current")
+    p.add_argument(
+        "--force", action="store_true", help="rebuild even when the environment is current"
+    )
     p.set_defaults(func=run)
 
 
@@ -26,7 +30,15 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if not built:
         ctx.reporter.info(f"environment {section.name} is up to date")
     if ctx.options.json:
-        emit_json({"version": 1, "ok": True, "target": section.name, "path": str(env.path), "built": built})
+        emit_json(
+            {
+                "version": 1,
+                "ok": True,
+                "target": section.name,
+                "path": str(env.path),
+                "built": built,
+            }
+        )
     else:
         sys.stdout.write(f"{env.path}\n")
     return 0

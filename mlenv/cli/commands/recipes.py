@@ -30,11 +30,16 @@ def add_parser(sub: Any, name: str) -> None:
 
 def _summary(recipe: Recipe, label: str) -> dict[str, Any]:
     return {
-        "name": recipe.name, "kind": recipe.kind, "summary": recipe.summary,
-        "versions": [v.text for v in recipe.versions], "provides": list(recipe.provides),
-        "variants": {v.name: {"values": list(v.values), "default": v.default} for v in recipe.variants},
+        "name": recipe.name,
+        "kind": recipe.kind,
+        "summary": recipe.summary,
+        "versions": [v.text for v in recipe.versions],
+        "provides": list(recipe.provides),
+        "variants": {
+            v.name: {"values": list(v.values), "default": v.default} for v in recipe.variants
+        },
         "file": label,
-    }  # fmt: skip
+    }
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
@@ -53,8 +58,11 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             ctx.console.print(f"[bold]{located.label}[/bold]\n")
             ctx.console.print(read_text(path), markup=False)
         return 0
-    rows = [_summary(loc.recipe, loc.label) for loc in (index.recipes[n] for n in index.names())
-            if not args.kind or loc.recipe.kind == args.kind]  # fmt: skip
+    rows = [
+        _summary(loc.recipe, loc.label)
+        for loc in (index.recipes[n] for n in index.names())
+        if not args.kind or loc.recipe.kind == args.kind
+    ]
     if ctx.options.json:
         emit_json({"version": 1, "recipes": rows})
         return 0
@@ -63,7 +71,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         table.add_column(col)
     for r in rows:
         variants = " ".join(f"{k}={'|'.join(v['values'])}" for k, v in r["variants"].items())
-        table.add_row(r["name"], r["kind"], ", ".join(r["versions"][:4]), variants or "-", r["summary"])
+        table.add_row(
+            r["name"], r["kind"], ", ".join(r["versions"][:4]), variants or "-", r["summary"]
+        )
     ctx.console.print(table)
     return 0
 
@@ -89,10 +99,15 @@ def _lint(paths: list[Path], ctx: Context) -> int:
                 collector.add("kind", f"a {recipe.kind} recipe belongs under {recipe.kind}s/")
             for entry in recipe.install:
                 if getattr(entry.source, "md5", None) and not getattr(entry.source, "sha256", None):
-                    ctx.reporter.warn(f"{file}: an artifact has only an md5 (use `mlenv recipes checksum`)")
+                    ctx.reporter.warn(
+                        f"{file}: an artifact has only an md5 (use `mlenv recipes checksum`)"
+                    )
         problems.extend(collector.problems())
     if problems:
-        raise FormatError(f"{len(problems)} problem(s) in {len(files)} file(s)", problems=problems,
-                          hint="fix the fields named above")  # fmt: skip
+        raise FormatError(
+            f"{len(problems)} problem(s) in {len(files)} file(s)",
+            problems=problems,
+            hint="fix the fields named above",
+        )
     ctx.reporter.info(f"{len(files)} file(s) are valid")
     return 0

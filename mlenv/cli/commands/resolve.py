@@ -16,14 +16,27 @@ from ..output import emit_json
 
 def add_parser(sub: Any, name: str) -> None:
     p = sub.add_parser(name, help="solve mlenv.yaml into mlenv.lock")
-    p.add_argument("--target", action="append", default=[], metavar="T",
-                   help="lock only this target (repeatable; default: the manifest's targets)")
+    p.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        metavar="T",
+        help="lock only this target (repeatable; default: the manifest's targets)",
+    )
     p.add_argument("--upgrade", action="store_true", help="release every existing pin")
-    p.add_argument("--upgrade-package", action="append", default=[], metavar="N",
-                   help="release the pin of this package (repeatable)")
-    p.add_argument("--check", action="store_true",
-                   help="exit 1 when the lock is missing, stale or lacks a target; write nothing")
-    p.set_defaults(func=run)  # fmt: skip
+    p.add_argument(
+        "--upgrade-package",
+        action="append",
+        default=[],
+        metavar="N",
+        help="release the pin of this package (repeatable)",
+    )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 when the lock is missing, stale or lacks a target; write nothing",
+    )
+    p.set_defaults(func=run)
 
 
 def previous_lock(ctx: Context) -> Lock | None:
@@ -98,6 +111,13 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                 f"PyPI packages, {len(section.artifacts)} artifacts"
             )
     if ctx.options.json:
-        emit_json({"version": 1, "ok": True, "lock": str(ctx.lock_path), "changed": changed,
-                   "targets": {n: new.targets[n].to_dict() for n in sorted(new.targets)}})  # fmt: skip
+        emit_json(
+            {
+                "version": 1,
+                "ok": True,
+                "lock": str(ctx.lock_path),
+                "changed": changed,
+                "targets": {n: new.targets[n].to_dict() for n in sorted(new.targets)},
+            }
+        )
     return 0

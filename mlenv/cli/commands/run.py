@@ -30,15 +30,33 @@ BOOTSTRAP = (
 
 def add_parser(sub: Any, name: str) -> None:
     p = sub.add_parser(name, help="run the benchmark in the locked environment")
-    p.add_argument("--scenario", action="append", default=[], choices=SCENARIOS, metavar="S",
-                   help=f"scenario to run (repeatable; {', '.join(SCENARIOS)})")
-    p.add_argument("--mode", action="append", default=[], choices=MODES, metavar="M",
-                   help="performance or accuracy (repeatable)")
+    p.add_argument(
+        "--scenario",
+        action="append",
+        default=[],
+        choices=SCENARIOS,
+        metavar="S",
+        help=f"scenario to run (repeatable; {', '.join(SCENARIOS)})",
+    )
+    p.add_argument(
+        "--mode",
+        action="append",
+        default=[],
+        choices=MODES,
+        metavar="M",
+        help="performance or accuracy (repeatable)",
+    )
     p.add_argument("--target", metavar="T", help="the lock target (default: this machine's)")
     p.add_argument("--frozen", action="store_true", help="use the lock as it is; never resolve")
-    p.add_argument("--set", action="append", default=[], metavar="[SCENARIO.]KEY=VALUE",
-                   dest="overrides", help="override a LoadGen user.conf setting")
-    p.set_defaults(func=run)  # fmt: skip
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="[SCENARIO.]KEY=VALUE",
+        dest="overrides",
+        help="override a LoadGen user.conf setting",
+    )
+    p.set_defaults(func=run)
 
 
 def parse_overrides(items: list[str]) -> dict[str | None, dict[str, Any]]:
@@ -46,13 +64,17 @@ def parse_overrides(items: list[str]) -> dict[str | None, dict[str, Any]]:
     for item in items:
         key, eq, value = item.partition("=")
         if not eq or not key or not value:
-            raise UsageError(f"--set {item!r} is not KEY=VALUE", hint="e.g. --set Offline.target_qps=500")
+            raise UsageError(
+                f"--set {item!r} is not KEY=VALUE", hint="e.g. --set Offline.target_qps=500"
+            )
         scenario: str | None = None
         if "." in key:
             scenario, key = key.split(".", 1)
             if scenario not in SCENARIOS:
-                raise UsageError(f"--set {item!r}: unknown scenario {scenario!r}",
-                                 hint=f"one of {', '.join(SCENARIOS)}")  # fmt: skip
+                raise UsageError(
+                    f"--set {item!r}: unknown scenario {scenario!r}",
+                    hint=f"one of {', '.join(SCENARIOS)}",
+                )
         parsed: Any = value
         for cast in (int, float):
             try:
@@ -67,7 +89,9 @@ def parse_overrides(items: list[str]) -> dict[str | None, dict[str, Any]]:
 def harness_dir() -> Path:
     spec = importlib.util.find_spec("mlenv.harness")
     if spec is None or not spec.submodule_search_locations:
-        raise RunError("the mlenv harness is missing from this installation", hint="reinstall mlenv")
+        raise RunError(
+            "the mlenv harness is missing from this installation", hint="reinstall mlenv"
+        )
     return Path(next(iter(spec.submodule_search_locations)))
 
 
@@ -89,7 +113,9 @@ def locked_recipe(ctx: Context, section: LockTarget, name: str) -> Located:
     located = ctx.index.get(name)
     package = section.packages.get(name)
     if located is None or package is None:
-        raise LockError(f"{name} is not in the lock's target {section.name}", hint="run `mlenv resolve`")
+        raise LockError(
+            f"{name} is not in the lock's target {section.name}", hint="run `mlenv resolve`"
+        )
     if package.recipe != f"sha256:{located.recipe.sha256}":
         raise LockError(
             f"the recipe of {name} changed since the lock was written ({located.label})",
@@ -101,34 +127,59 @@ def locked_recipe(ctx: Context, section: LockTarget, name: str) -> Located:
 def artifact_file(env: Environment, package: str) -> Path:
     files = env.artifact(package)
     if not files:
-        raise RunError(f"{package} has no artifact in the environment", hint="check its recipe's install:")
+        raise RunError(
+            f"{package} has no artifact in the environment", hint="check its recipe's install:"
+        )
     return files[0]
 
 
 def run_config(
-    ctx: Context, env: Environment, section: LockTarget, bench: Benchmark, scenario: str, mode: str,
-    settings: dict[str, Any], out: Path,
-) -> dict[str, Any]:  # fmt: skip
+    ctx: Context,
+    env: Environment,
+    section: LockTarget,
+    bench: Benchmark,
+    scenario: str,
+    mode: str,
+    settings: dict[str, Any],
+    out: Path,
+) -> dict[str, Any]:
     model = locked_recipe(ctx, section, bench.model).recipe
     data = locked_recipe(ctx, section, bench.dataset).recipe
     preprocess = data.preprocess_map
     backend = section.packages[bench.backend]
     return {
-        "version": 1, "benchmark": bench.model, "dataset": bench.dataset, "scenario": scenario,
-        "mode": mode, "output_dir": str(out),
-        "model": {"path": str(artifact_file(env, bench.model)), "format": model.format,
-                  "inputs": [t.to_dict() for t in model.inputs],
-                  "outputs": [t.to_dict() for t in model.outputs]},
-        "data": {"path": str(artifact_file(env, bench.dataset)), "samples": data.samples,
-                 "performance_sample_count": data.performance_sample_count or data.samples,
-                 "preprocess": {"name": preprocess.get("name"),
-                                "params": {k: v for k, v in preprocess.items() if k != "name"}},
-                 "metric": data.metric},
-        "backend": {"name": bench.backend, "version": backend.version, "threads": bench.threads,
-                    "max_batch": bench.max_batch},
-        "settings": settings, "lock": section.digest(),
+        "version": 1,
+        "benchmark": bench.model,
+        "dataset": bench.dataset,
+        "scenario": scenario,
+        "mode": mode,
+        "output_dir": str(out),
+        "model": {
+            "path": str(artifact_file(env, bench.model)),
+            "format": model.format,
+            "inputs": [t.to_dict() for t in model.inputs],
+            "outputs": [t.to_dict() for t in model.outputs],
+        },
+        "data": {
+            "path": str(artifact_file(env, bench.dataset)),
+            "samples": data.samples,
+            "performance_sample_count": data.performance_sample_count or data.samples,
+            "preprocess": {
+                "name": preprocess.get("name"),
+                "params": {k: v for k, v in preprocess.items() if k != "name"},
+            },
+            "metric": data.metric,
+        },
+        "backend": {
+            "name": bench.backend,
+            "version": backend.version,
+            "threads": bench.threads,
+            "max_batch": bench.max_batch,
+        },
+        "settings": settings,
+        "lock": section.digest(),
         "target": {"name": section.name, "facts": section.facts},
-    }  # fmt: skip
+    }
 
 
 def run_harness(env: Environment, config: dict[str, Any], ctx: Context) -> dict[str, Any]:
@@ -138,9 +189,16 @@ def run_harness(env: Environment, config: dict[str, Any], ctx: Context) -> dict[
     with tempfile.TemporaryDirectory(prefix="mlenv-run-") as tmp:
         config_file = Path(tmp, "run.json")
         config_file.write_text(json.dumps(config, indent=2), encoding="utf-8")
-        child_env = {k: v for k, v in ctx.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
-        child_env.update({"MLENV_ENV": str(env.path), "MLENV_ARTIFACTS": str(env.artifacts),
-                          "VIRTUAL_ENV": str(env.path / "venv")})  # fmt: skip
+        child_env = {
+            k: v for k, v in ctx.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))
+        }
+        child_env.update(
+            {
+                "MLENV_ENV": str(env.path),
+                "MLENV_ARTIFACTS": str(env.artifacts),
+                "VIRTUAL_ENV": str(env.path / "venv"),
+            }
+        )
         cmd = [str(env.python), "-I", "-c", BOOTSTRAP, str(folder), "--config", str(config_file)]
         proc = subprocess.run(cmd, env=child_env, check=False, stdin=subprocess.DEVNULL)
     result_file = out / "result.json"
@@ -169,7 +227,11 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     modes = args.mode or list(bench.modes)
     results = []
     for scenario in scenarios:
-        settings = {**bench.settings_for(scenario), **overrides.get(None, {}), **overrides.get(scenario, {})}
+        settings = {
+            **bench.settings_for(scenario),
+            **overrides.get(None, {}),
+            **overrides.get(scenario, {}),
+        }
         for mode in modes:
             base = ctx.project_dir / "results" / section.name / bench.model / scenario
             out = base / "performance" / "run_1" if mode == "performance" else base / "accuracy"

@@ -21,17 +21,39 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     rows = [("host", host.to_dict(), "detected")]
     rows += [(n, t.to_dict(), label) for n, (t, label) in sorted(ctx.index.targets.items())]
     if ctx.options.json:
-        emit_json({"version": 1, "host": host.to_dict(),
-                   "targets": {n: {"file": label, **d} for n, d, label in rows[1:]}})  # fmt: skip
+        emit_json(
+            {
+                "version": 1,
+                "host": host.to_dict(),
+                "targets": {n: {"file": label, **d} for n, d, label in rows[1:]},
+            }
+        )
         return 0
     table = Table(title="targets", title_justify="left")
-    for col in ("name", "os", "arch", "microarch", "python", "accelerator", "pypi-platform", "from"):
+    for col in (
+        "name",
+        "os",
+        "arch",
+        "microarch",
+        "python",
+        "accelerator",
+        "pypi-platform",
+        "from",
+    ):
         table.add_column(col)
     for name, d, label in rows:
         acc = d.get("accelerator", {})
         acc_text = acc.get("kind", "none") + (f" {acc['cuda']}" if acc.get("cuda") else "")
         shown = f"host ({d['name']})" if name == "host" else name
-        table.add_row(shown, d.get("os"), d.get("arch"), d.get("microarch") or "-", d.get("python"),
-                      acc_text, d.get("pypi-platform") or "-", label)  # fmt: skip
+        table.add_row(
+            shown,
+            d.get("os"),
+            d.get("arch"),
+            d.get("microarch") or "-",
+            d.get("python"),
+            acc_text,
+            d.get("pypi-platform") or "-",
+            label,
+        )
     ctx.console.print(table)
     return 0

@@ -23,7 +23,14 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     section = ctx.lock_section(ctx.lock(), args.target)
     differences = verify_env(section, project_env_dir(ctx.project_dir, section.name))
     if ctx.options.json:
-        emit_json({"version": 1, "ok": not differences, "target": section.name, "differences": differences})
+        emit_json(
+            {
+                "version": 1,
+                "ok": not differences,
+                "target": section.name,
+                "differences": differences,
+            }
+        )
     if differences:
         raise InstallError(
             f"the environment of {section.name} differs from the lock in {len(differences)} place(s)",
