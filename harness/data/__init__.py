@@ -1,0 +1,1 @@
+"""Datasets: named preprocessors that turn a dataset file into model-ready arrays and labels."""

@@ -1,0 +1,21 @@
+"""The one exception the harness renders for people: a failure the user can act on."""
+
+from __future__ import annotations
+
+
+class HarnessError(Exception):
+    """Invalid run config, missing module, model/data mismatch, unreadable file, failed run.
+
+    Rendered once, at the entry point, as a single ``error: …`` line on stderr; exit status 1.
+    """
+
+    def __init__(self, what: str, *, hint: str | None = None) -> None:
+        super().__init__(what)
+        self.what = what
+        self.hint = hint
+
+    def render(self) -> str:
+        line = f"error: {self.what}"
+        if self.hint:
+            line += f" (hint: {self.hint})"
+        return " ".join(line.split())

@@ -1,0 +1,37 @@
+"""``top1``: the predicted class (argmax of the first output) against the label."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..errors import HarnessError
+from .base import MetricResult
+
+_RESPONSE = np.dtype("<i4")
+
+
+class Top1:
+    def responses(self, outputs: Sequence[NDArray[Any]]) -> NDArray[Any]:
+        predicted: NDArray[np.int32] = outputs[0].argmax(axis=-1).astype(_RESPONSE)
+        return predicted
+
+    def score(self, responses: Mapping[int, bytes], labels: NDArray[Any]) -> MetricResult:
+        total = len(responses)
+        if total == 0:
+            raise HarnessError("top1: LoadGen logged no responses to score")
+        indices = np.fromiter(responses.keys(), dtype=np.int64, count=total)
+        data = b"".join(responses.values())
+        if len(data) != total * _RESPONSE.itemsize or indices.max() >= len(labels):
+            raise HarnessError(
+                "top1: the accuracy log does not hold one class index per sample of this dataset"
+            )
+        predicted = np.frombuffer(data, dtype=_RESPONSE)
+        correct = int(np.count_nonzero(predicted == labels[indices]))
+        value = correct / total
+        return MetricResult(
+            values={"top1": value}, summary=f"top1 = {value:.4f} ({correct}/{total})"
+        )

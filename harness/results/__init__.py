@@ -1,0 +1,1 @@
+"""Reading LoadGen's logs and writing the result files (result.json, accuracy.txt)."""

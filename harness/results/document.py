@@ -1,0 +1,58 @@
+"""The result files beside LoadGen's logs: result.json (CONTRACTS §8) and accuracy.txt."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from ..config import RunConfig
+from .performance import PERCENTILES, Performance
+
+RESULT = "result.json"
+ACCURACY_TEXT = "accuracy.txt"
+RESULT_VERSION = 1
+
+
+def result_document(
+    config: RunConfig,
+    *,
+    valid: bool,
+    performance: Performance | None,
+    accuracy: Mapping[str, float] | None,
+    backend_version: str,
+    settings: Mapping[str, object],
+) -> dict[str, object]:
+    doc: dict[str, object] = {
+        "version": RESULT_VERSION,
+        "benchmark": config.benchmark,
+        "dataset": config.dataset,
+        "scenario": config.scenario,
+        "mode": config.mode,
+        "valid": valid,
+        "samples_per_second": performance.samples_per_second if performance else None,
+        "latency_ns": performance.latency_ns if performance else dict.fromkeys(PERCENTILES),
+    }
+    if accuracy is not None:
+        doc["accuracy"] = dict(accuracy)
+    doc.update(
+        {
+            "lock": config.lock,
+            "target": {"name": config.target_name, "facts": dict(config.target_facts)},
+            "backend": {"name": config.backend.name, "version": backend_version},
+            "settings": dict(settings),
+        }
+    )
+    return doc
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write through a temporary file and a rename: readers never see half a file."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def result_text(doc: Mapping[str, object]) -> str:
+    return json.dumps(doc, indent=2) + "\n"
