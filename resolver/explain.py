@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from mlenv.errors import Problem, ResolutionError
@@ -59,6 +59,19 @@ def why_no_candidate(provider: Provider, req: Req, target_name: str) -> tuple[st
     return ("", "")
 
 
+def variant_clash(reqs: Sequence[Req]) -> str | None:
+    """'onnxruntime variant device: cuda (mlenv.yaml) vs cpu (mlenv.yaml -> x 1.0)'."""
+    seen: dict[str, dict[str, Req]] = {}
+    for r in reqs:
+        for key, value in r.req.variants:
+            seen.setdefault(key, {}).setdefault(value, r)
+    for key, values in sorted(seen.items()):
+        if len(values) > 1:
+            shown = " vs ".join(f"{v} (from {' -> '.join(r.chain)})" for v, r in sorted(values.items()))
+            return f"{reqs[0].name} variant {key}: {shown}"
+    return None
+
+
 def explain(provider: Provider, causes: Collection[Any], target_name: str) -> ResolutionError:
     """Turn resolvelib's causes into one diagnostic with a chain per conflicting requirement."""
     problems: list[Problem] = []
@@ -78,7 +91,8 @@ def explain(provider: Provider, causes: Collection[Any], target_name: str) -> Re
             if hint and hint not in hints:
                 hints.append(hint)
         if not any(reason for reason, _ in lone) and len(reqs) > 1:
-            reasons.append(f"the requirements on {name} above cannot all hold at once")
+            clash = variant_clash(reqs)
+            reasons.append(clash or f"the requirements on {name} above cannot all hold at once")
             hints.append(f"change one of the requirements on {name} so they agree")
     summary = ", ".join(sorted(by_name))
     return ResolutionError(
