@@ -20,6 +20,7 @@ from mlenv.errors import InstallError
 from mlenv.lock import LockTarget
 
 from .artifacts import ArtifactContext, place_artifact, verify_placed
+from .detect import system_drift
 from .venv import UvRunner, build_venv, venv_python
 
 ENV_FILE = "env.json"
@@ -90,6 +91,7 @@ def materialize(
     uv: UvRunner,
     ctx: ArtifactContext,
     force: bool = False,
+    allow_drift: bool = False,
 ) -> tuple[Environment, bool]:
     """Returns the environment and whether it was (re)built."""
     if not force and (env := is_current(env_dir, section)) is not None:
@@ -103,7 +105,7 @@ def materialize(
         _sweep(parent, env_dir.name)
         build = parent / f".{env_dir.name}.tmp-{os.getpid()}"
         try:
-            info = _build(section, build, python=python, uv=uv, ctx=ctx)
+            info = _build(section, build, python=python, uv=uv, ctx=ctx, allow_drift=allow_drift)
             _swap(build, env_dir)
         except BaseException:
             shutil.rmtree(build, ignore_errors=True)
@@ -113,8 +115,24 @@ def materialize(
 
 
 def _build(
-    section: LockTarget, build: Path, *, python: str, uv: UvRunner, ctx: ArtifactContext
+    section: LockTarget,
+    build: Path,
+    *,
+    python: str,
+    uv: UvRunner,
+    ctx: ArtifactContext,
+    allow_drift: bool,
 ) -> dict[str, Any]:
+    drift = system_drift(section.system, ctx.environ.get("PATH"))
+    if drift and not allow_drift:
+        raise InstallError(
+            f"{len(drift)} system tool(s) differ from the lock",
+            why="\n".join(drift),
+            hint="install the locked versions, re-resolve on this machine, or pass --allow-drift "
+            "to install anyway (recorded in env.json)",
+        )
+    for line in drift:
+        ctx.reporter.warn(line)
     build.mkdir(parents=True)
     scratch = build / ".scratch"
     build_venv(
@@ -146,6 +164,7 @@ def _build(
         "pypi": {p.name: {"version": p.version, "sha256": p.sha256} for p in section.pypi},
         "artifacts": artifacts,
         "system": {s.name: s.version for s in section.system},
+        "drift": drift,
     }
     (build / ENV_FILE).write_text(
         json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8"
@@ -178,7 +197,7 @@ def installed_distributions(env: Environment) -> dict[str, str]:
     return out
 
 
-def verify_env(section: LockTarget, env_dir: Path) -> list[str]:
+def verify_env(section: LockTarget, env_dir: Path, path: str | None = None) -> list[str]:
     """Every difference between the environment and the lock section."""
     env = read_env(env_dir)
     if env is None:
@@ -196,4 +215,5 @@ def verify_env(section: LockTarget, env_dir: Path) -> list[str]:
             out.append(f"pypi {pin.name}: {have} installed, lock pins {pin.version}")
     out.extend(f"pypi {name} {v}: not in the lock" for name, v in sorted(installed.items()))
     out.extend(verify_placed(env.artifacts, env.info.get("artifacts", {})))
+    out.extend(system_drift(section.system, path))
     return out

@@ -163,12 +163,31 @@ class ArtifactPin:
 
 @dataclass(frozen=True, kw_only=True)
 class SystemPin:
+    """A detected system tool; `executables`/`args`/`regex` let an install re-detect it
+    from the lock alone (the recipe's declared detection)."""
+
     name: str
     version: str
     package: str
+    executables: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
+    regex: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return _Flow({"name": self.name, "package": self.package, "version": self.version})
+        return _Flow(
+            _sorted(
+                _clean(
+                    {
+                        "name": self.name,
+                        "package": self.package,
+                        "version": self.version,
+                        "executables": list(self.executables),
+                        "args": list(self.args),
+                        "regex": self.regex,
+                    }
+                )
+            )
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -334,12 +353,17 @@ def _target(name: str, body: Any, path: str, problems: Problems) -> LockTarget:
         )
     system = []
     for at, raw in _items(t, "system"):
-        s = Section(raw, at, problems, ("name", "version", "package"))
+        s = Section(
+            raw, at, problems, ("name", "version", "package", "executables", "args", "regex")
+        )
         system.append(
             SystemPin(
                 name=s.str("name", required=True) or "",
                 version=s.str("version", required=True) or "",
                 package=s.str("package", required=True) or "",
+                executables=tuple(s.str_list("executables")),
+                args=tuple(s.str_list("args")),
+                regex=s.str("regex"),
             )
         )
     return LockTarget(

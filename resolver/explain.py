@@ -7,6 +7,7 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from mlenv.errors import Problem, ResolutionError
+from mlenv.sources import DetectSource
 
 from .candidates import Req, describe_facts
 from .provider import PYTHON, Provider
@@ -49,6 +50,15 @@ def why_no_candidate(provider: Provider, req: Req, target_name: str) -> tuple[st
                     f"{name} variant {key} has no value {value!r} (values: {', '.join(variant.values)})",
                     f"use one of {', '.join(variant.values)}",
                 )
+        detect = next(
+            (e.source for e in recipe.install if isinstance(e.source, DetectSource)), None
+        )
+        if detect is not None and not provider._versions(located):
+            tried = ", ".join(detect.executables)
+            return (
+                f"{name} is a system tool and none was found on target {target_name} (looked for {tried})",
+                f"install {name} on the machine (or declare it under `tools:` in the target file)",
+            )
         versions = [str(v) for v in provider._versions(located)]
         if not any(req.req.allows(v) for v in provider._versions(located)):
             shown = ", ".join(versions[:8]) + (" …" if len(versions) > 8 else "")
@@ -67,7 +77,9 @@ def variant_clash(reqs: Sequence[Req]) -> str | None:
             seen.setdefault(key, {}).setdefault(value, r)
     for key, values in sorted(seen.items()):
         if len(values) > 1:
-            shown = " vs ".join(f"{v} (from {' -> '.join(r.chain)})" for v, r in sorted(values.items()))
+            shown = " vs ".join(
+                f"{v} (from {' -> '.join(r.chain)})" for v, r in sorted(values.items())
+            )
             return f"{reqs[0].name} variant {key}: {shown}"
     return None
 

@@ -7,6 +7,8 @@ import posixpath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from packaging.utils import canonicalize_name
+
 from mlenv.errors import ResolutionError
 from mlenv.index import RecipeIndex
 from mlenv.lock import ArtifactPin, Lock, LockedPackage, LockTarget, PypiPin, SystemPin
@@ -155,14 +157,26 @@ def lock_target(
                     )
                 )
             elif isinstance(source, DetectSource):
-                system.append(SystemPin(name=name, version=str(c.version), package=name))
+                system.append(
+                    SystemPin(
+                        name=name,
+                        version=str(c.version),
+                        package=name,
+                        executables=source.executables,
+                        args=source.args,
+                        regex=source.regex,
+                    )
+                )
             elif isinstance(source, CondaSource):
                 raise ResolutionError(
                     f"{name} has a conda source, which this mlenv version cannot lock yet",
                     where=f"{c.located.label}: install",
                     hint="use a pypi: source for now",
                 )
-    pypi = compile_pypi(pypi_reqs, target, options.uv)
+    keep = () if previous is None or options.upgrade else previous.pypi
+    released = {canonicalize_name(n) for n in options.upgrade_packages}
+    prefer = [p for p in keep if canonicalize_name(p.name) not in released]
+    pypi = compile_pypi(pypi_reqs, target, options.uv, prefer=prefer)
     for c, wf in wheel_files:
         pins = compile_pypi([wf.requirement], target, options.uv, no_deps=True)
         wheel = _only(pins, wf.requirement, c)

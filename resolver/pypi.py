@@ -79,10 +79,26 @@ def choose_file(package: dict[str, Any], priorities: dict[tags.Tag, int]) -> dic
     return sdist if isinstance(sdist, dict) else None
 
 
+def preferences_file(pins: Sequence[PypiPin]) -> str:
+    """A minimal pylock.toml of earlier pins: uv prefers the versions of an existing output."""
+    lines = ['lock-version = "1.0"', 'created-by = "mlenv"', ""]
+    for pin in sorted(pins, key=lambda p: p.name):
+        lines += ["[[packages]]", f'name = "{pin.name}"', f'version = "{pin.version}"', ""]
+    return "\n".join(lines)
+
+
 def compile_pypi(
-    requirements: Sequence[str], target: Target, options: UvOptions, *, no_deps: bool = False
+    requirements: Sequence[str],
+    target: Target,
+    options: UvOptions,
+    *,
+    no_deps: bool = False,
+    prefer: Sequence[PypiPin] = (),
 ) -> list[PypiPin]:
-    """Pin `requirements` and their closure for `target` with uv; one file per package."""
+    """Pin `requirements` and their closure for `target` with uv; one file per package.
+
+    `prefer` keeps earlier pins wherever they still satisfy (minimal change on re-resolve).
+    """
     if not requirements:
         return []
     if not target.pypi_platform:
@@ -94,6 +110,8 @@ def compile_pypi(
         req_file = Path(tmp, "requirements.in")
         req_file.write_text("\n".join(sorted(set(requirements))) + "\n", encoding="utf-8")
         out = Path(tmp, "pylock.toml")
+        if prefer:
+            out.write_text(preferences_file(prefer), encoding="utf-8")
         cmd = [
             options.uv,
             "pip",

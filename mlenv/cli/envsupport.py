@@ -10,10 +10,9 @@ from mlenv.envs.venv import UvRunner
 from mlenv.errors import InstallError, LockError
 from mlenv.lock import Lock, LockTarget, write_lock
 from mlenv.paths import project_env_dir
-from mlenv.resolver.lockgen import ResolveOptions, build_lock
-from mlenv.resolver.pypi import UvOptions
+from mlenv.resolver.lockgen import build_lock
 
-from .commands.resolve import previous_lock, staleness
+from .commands.resolve import previous_lock, resolve_options, staleness
 from .context import Context
 
 
@@ -31,9 +30,7 @@ def current_lock(ctx: Context, *, frozen: bool) -> Lock:
     if not reasons and lock is not None:
         return lock
     ctx.reporter.info("resolving: " + "; ".join(reasons))
-    options = ResolveOptions(
-        uv=UvOptions(uv=ctx.uv, cache_dir=ctx.uv_cache, offline=ctx.options.offline)
-    )
+    options = resolve_options(ctx)
     targets = [ctx.target(n) for n in ctx.manifest.targets]
     new = build_lock(ctx.index, ctx.manifest, targets, options, previous=lock)
     write_lock(ctx.lock_path, new)
@@ -51,7 +48,7 @@ def check_runs_here(ctx: Context, section: LockTarget) -> None:
 
 
 def ensure_env(
-    ctx: Context, section: LockTarget, *, force: bool = False
+    ctx: Context, section: LockTarget, *, force: bool = False, allow_drift: bool = False
 ) -> tuple[Environment, bool]:
     check_runs_here(ctx, section)
     store = Store(ctx.home)
@@ -70,4 +67,5 @@ def ensure_env(
         uv=UvRunner(uv=ctx.uv, cache_dir=ctx.uv_cache),
         ctx=artifact_ctx,
         force=force,
+        allow_drift=allow_drift,
     )

@@ -23,6 +23,11 @@ def add_parser(sub: Any, name: str) -> None:
         p.set_defaults(cmd=None)
     p.add_argument("--target", metavar="T", help="the lock target (default: this machine's)")
     p.add_argument("--frozen", action="store_true", help="use the lock as it is; never resolve")
+    p.add_argument(
+        "--allow-drift",
+        action="store_true",
+        help="install even when a locked system tool's version differs (recorded in env.json)",
+    )
     p.set_defaults(func=run)
 
 
@@ -43,7 +48,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if not cmd:
         raise UsageError("mlenv exec needs a command", hint="mlenv exec -- python -c 'print(1)'")
     section = ctx.lock_section(current_lock(ctx, frozen=args.frozen), args.target)
-    env, _ = ensure_env(ctx, section)
+    env, _ = ensure_env(ctx, section, allow_drift=args.allow_drift)
     try:
         return subprocess.run(cmd, env=activation(env, dict(ctx.environ)), check=False).returncode
     except FileNotFoundError as e:

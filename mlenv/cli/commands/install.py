@@ -20,13 +20,18 @@ def add_parser(sub: Any, name: str) -> None:
     p.add_argument(
         "--force", action="store_true", help="rebuild even when the environment is current"
     )
+    p.add_argument(
+        "--allow-drift",
+        action="store_true",
+        help="install even when a locked system tool's version differs (recorded in env.json)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     lock = current_lock(ctx, frozen=args.frozen)
     section = ctx.lock_section(lock, args.target)
-    env, built = ensure_env(ctx, section, force=args.force)
+    env, built = ensure_env(ctx, section, force=args.force, allow_drift=args.allow_drift)
     if not built:
         ctx.reporter.info(f"environment {section.name} is up to date")
     if ctx.options.json:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from typing import Any
 
+from mlenv.envs.detect import detect_tools
 from mlenv.errors import LockError, MlenvError
 from mlenv.lock import Lock, write_lock
 from mlenv.resolver.lockgen import ResolveOptions, build_lock
@@ -37,6 +39,18 @@ def add_parser(sub: Any, name: str) -> None:
         help="exit 1 when the lock is missing, stale or lacks a target; write nothing",
     )
     p.set_defaults(func=run)
+
+
+def resolve_options(
+    ctx: Context, *, upgrade: bool = False, upgrade_packages: Sequence[str] = ()
+) -> ResolveOptions:
+    """What every resolve needs besides the manifest: uv, pins policy, detected tools."""
+    return ResolveOptions(
+        uv=UvOptions(uv=ctx.uv, cache_dir=ctx.uv_cache, offline=ctx.options.offline),
+        upgrade=upgrade,
+        upgrade_packages=frozenset(upgrade_packages),
+        tools=detect_tools(ctx.index, ctx.environ),
+    )
 
 
 def previous_lock(ctx: Context) -> Lock | None:
@@ -92,11 +106,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if lock is not None and args.target:
         wanted = {ctx.target(n).name for n in manifest.targets}
         keep = {n: s for n, s in lock.targets.items() if n in wanted}
-    options = ResolveOptions(
-        uv=UvOptions(uv=ctx.uv, cache_dir=ctx.uv_cache, offline=ctx.options.offline),
-        upgrade=args.upgrade,
-        upgrade_packages=frozenset(args.upgrade_package),
-    )
+    options = resolve_options(ctx, upgrade=args.upgrade, upgrade_packages=args.upgrade_package)
     for t in targets:
         ctx.reporter.info(f"resolving for target {t.name}")
     new = build_lock(ctx.index, manifest, targets, options, previous=lock, keep=keep)

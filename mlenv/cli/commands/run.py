@@ -56,6 +56,11 @@ def add_parser(sub: Any, name: str) -> None:
         dest="overrides",
         help="override a LoadGen user.conf setting",
     )
+    p.add_argument(
+        "--allow-drift",
+        action="store_true",
+        help="install even when a locked system tool's version differs (recorded in env.json)",
+    )
     p.set_defaults(func=run)
 
 
@@ -221,7 +226,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         )
     lock = current_lock(ctx, frozen=args.frozen)
     section = ctx.lock_section(lock, args.target)
-    env, _ = ensure_env(ctx, section)
+    env, _ = ensure_env(ctx, section, allow_drift=args.allow_drift)
     overrides = parse_overrides(args.overrides)
     scenarios = args.scenario or list(bench.scenarios)
     modes = args.mode or list(bench.modes)

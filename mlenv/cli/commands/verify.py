@@ -21,7 +21,9 @@ def add_parser(sub: Any, name: str) -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     section = ctx.lock_section(ctx.lock(), args.target)
-    differences = verify_env(section, project_env_dir(ctx.project_dir, section.name))
+    differences = verify_env(
+        section, project_env_dir(ctx.project_dir, section.name), ctx.environ.get("PATH")
+    )
     if ctx.options.json:
         emit_json(
             {
