@@ -101,7 +101,12 @@ ALWAYS = Condition()
 
 
 def parse_condition(
-    data: Any, path: str, problems: Problems, *, variant_names: set[str], allow_version: bool = True
+    data: Any,
+    path: str,
+    problems: Problems,
+    *,
+    variant_names: Mapping[str, tuple[str, ...]],
+    allow_version: bool = True,
 ) -> Condition:
     if not isinstance(data, Mapping):
         problems.add(path, "a condition must be a mapping, e.g. {device: cuda} or {os: linux}")
@@ -118,7 +123,7 @@ def parse_condition(
             continue
         if key not in variant_names and key not in TARGET_VALUE_KEYS:
             known = sorted(
-                variant_names | set(TARGET_KEYS) | ({"version"} if allow_version else set())
+                set(variant_names) | set(TARGET_KEYS) | ({"version"} if allow_version else set())
             )
             problems.add(at, f"unknown condition key {key!r} (known: {', '.join(known)})")
             continue
@@ -126,5 +131,14 @@ def parse_condition(
         if not values or any(isinstance(v, bool | dict | list) or v is None for v in values):
             problems.add(at, "expected a value or a list of values")
             continue
-        items.append((key, tuple(str(v) for v in values)))
+        texts = tuple(str(v) for v in values)
+        allowed = variant_names.get(key)
+        if allowed is not None:
+            unknown = [v for v in texts if v not in allowed]
+            if unknown:
+                problems.add(
+                    at, f"{key} has no value {unknown[0]!r} (values: {', '.join(allowed)})"
+                )
+                continue
+        items.append((key, texts))
     return Condition(items=tuple(sorted(items, key=lambda kv: kv[0])))

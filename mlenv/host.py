@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 from .target import Accelerator, Target
 
@@ -34,6 +35,10 @@ def _microarch() -> str | None:
         return str(archspec.cpu.host().generic.name)
     except Exception:  # archspec cannot read every CPU; the fact is then absent
         return None
+
+
+def _musl() -> bool:
+    return any(Path("/lib").glob("ld-musl-*.so.1"))
 
 
 def _glibc() -> str | None:
@@ -58,7 +63,7 @@ def _nvidia_cuda() -> str | None:
     return m.group(1) if m else None
 
 
-def pypi_platform_for(os_name: str, arch: str, glibc: str | None) -> str | None:
+def pypi_platform_for(os_name: str, arch: str, glibc: str | None, musl: bool = False) -> str | None:
     if os_name == "darwin":
         return f"{'aarch64' if arch in ('arm64', 'aarch64') else 'x86_64'}-apple-darwin"
     if os_name == "windows":
@@ -66,11 +71,10 @@ def pypi_platform_for(os_name: str, arch: str, glibc: str | None) -> str | None:
     if os_name == "linux" and glibc:
         minor = int(glibc.split(".")[1])
         usable = [m for m in _MANYLINUX_MINORS if m <= minor]
-        if usable:
-            return f"{arch}-manylinux_2_{usable[-1]}"
-    if os_name == "linux":
-        return f"{arch}-unknown-linux-gnu"
-    return None
+        return f"{arch}-manylinux_2_{usable[-1]}" if usable else None  # older than 2.17
+    if os_name == "linux" and musl:
+        return f"{arch}-unknown-linux-musl"
+    return None  # unknown libc: wheels cannot be chosen safely; the target file must say
 
 
 def conda_platform_for(os_name: str, arch: str) -> str | None:
@@ -112,7 +116,9 @@ def detect_host(env: Mapping[str, str]) -> Target:
         microarch=env.get("MLENV_HOST_MICROARCH") or _microarch(),
         libc=(("glibc", glibc),) if glibc else (),
         accelerator=accelerator,
-        pypi_platform=pypi_platform_for(os_name, arch, glibc),
+        pypi_platform=pypi_platform_for(
+            os_name, arch, glibc, musl=os_name == "linux" and not glibc and _musl()
+        ),
         conda_platform=conda_platform_for(os_name, arch),
         is_host=True,
     )

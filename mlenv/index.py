@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import __version__
 from .errors import FormatError, IndexError_, Problem
 from .paths import BUILTIN_PREFIX, builtin_recipes_dir
 from .recipe import KINDS, Recipe
 from .target import Target
-from .yamlio import Problems, parse_yaml, read_text
+from .yamlio import Problems, parse_yaml
 
 KIND_FOLDERS = tuple(f"{k}s" for k in KINDS)
 
@@ -58,13 +61,11 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def load_index(roots: list[RecipeRoot]) -> RecipeIndex:
-    """Parse every recipe and target of every root (earlier roots shadow later ones).
+INDEX_CACHE_FORMAT = "1"
 
-    All problems of all files are collected and raised together.
-    """
-    index = RecipeIndex()
-    problems: list[Problem] = []
+
+def _files(roots: list[RecipeRoot]) -> list[tuple[RecipeRoot, str, Path, bytes]]:
+    out = []
     for root in roots:
         if not root.path.is_dir():
             raise IndexError_(
@@ -72,53 +73,89 @@ def load_index(roots: list[RecipeRoot]) -> RecipeIndex:
                 where="mlenv.yaml: recipes",
                 hint="create the folder or remove it from the manifest's `recipes:` list",
             )
-        seen_here: dict[str, str] = {}
         for folder in (*KIND_FOLDERS, "targets"):
             base = root.path / folder
-            if not base.is_dir():
-                continue
-            for file in sorted(base.glob("*.yaml")):
-                relpath = f"{folder}/{file.name}"
-                label = f"{root.label}{relpath}"
-                raw = file.read_bytes()
-                text = read_text(file)
-                try:
-                    data = parse_yaml(text, label)
-                except FormatError as e:
-                    problems.append(Problem(where=e.where or label, message=e.message))
-                    continue
-                p = Problems(label, text)
-                if folder == "targets":
-                    target = Target.from_dict(data, p)
-                    problems.extend(p.problems())
-                    if not p and target.name not in index.targets:
-                        index.targets[target.name] = (target, label)
-                    continue
-                recipe = Recipe.from_dict(data, p, file=label, sha256=_sha256(raw))
-                if not p and recipe.kind + "s" != folder:
-                    p.add(
-                        "kind",
-                        f"a {recipe.kind} recipe belongs under {recipe.kind}s/, not {folder}/",
-                    )
-                problems.extend(p.problems())
-                if p:
-                    continue
-                if recipe.name in seen_here:
-                    problems.append(
-                        Problem(
-                            where=label,
-                            message=f"recipe {recipe.name!r} is also defined in "
-                            f"{seen_here[recipe.name]}",
-                        )
-                    )
-                    continue
-                seen_here[recipe.name] = label
-                if recipe.name in index.recipes:
-                    index.shadowed.append(
-                        f"{label} (shadowed by {index.recipes[recipe.name].label})"
-                    )
-                    continue
-                index.recipes[recipe.name] = Located(recipe=recipe, root=root, relpath=relpath)
+            if base.is_dir():
+                for file in sorted(base.glob("*.yaml")):
+                    out.append((root, f"{folder}/{file.name}", file, file.read_bytes()))
+    return out
+
+
+def load_index(roots: list[RecipeRoot], cache_dir: Path | None = None) -> RecipeIndex:
+    """Parse every recipe and target of every root (earlier roots shadow later ones).
+
+    All problems of all files are collected and raised together. With `cache_dir`, the parsed
+    index is kept in a pickle keyed by every file's sha256 (and the roots), so an unchanged
+    index is parsed once.
+    """
+    files = _files(roots)
+    key = None
+    if cache_dir is not None:
+        h = hashlib.sha256(f"{INDEX_CACHE_FORMAT} {__version__}".encode())
+        for root, relpath, _, raw in files:
+            h.update(f"\0{root.label}\0{root.path}\0{relpath}\0{_sha256(raw)}".encode())
+        key = cache_dir / f"index-{h.hexdigest()[:32]}.pickle"
+        try:
+            with key.open("rb") as f:
+                cached = pickle.load(f)
+            if isinstance(cached, RecipeIndex):
+                return cached
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError):
+            pass
+    index = _parse(files)
+    if key is not None:
+        try:
+            key.parent.mkdir(parents=True, exist_ok=True)
+            tmp = key.with_name(f".{key.name}.{os.getpid()}.tmp")
+            with tmp.open("wb") as f:
+                pickle.dump(index, f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, key)
+        except OSError:
+            pass  # a cache that cannot be written is only slower
+    return index
+
+
+def _parse(files: list[tuple[RecipeRoot, str, Path, bytes]]) -> RecipeIndex:
+    index = RecipeIndex()
+    problems: list[Problem] = []
+    seen: dict[tuple[str, str], str] = {}  # (root label, recipe name) -> file label
+    for root, relpath, _file, raw in files:
+        label = f"{root.label}{relpath}"
+        folder = relpath.split("/", 1)[0]
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            problems.append(Problem(where=label, message=f"not UTF-8 text: {e}"))
+            continue
+        try:
+            data = parse_yaml(text, label)
+        except FormatError as e:
+            problems.append(Problem(where=e.where or label, message=e.message))
+            continue
+        p = Problems(label, text)
+        if folder == "targets":
+            target = Target.from_dict(data, p)
+            problems.extend(p.problems())
+            if not p and target.name not in index.targets:
+                index.targets[target.name] = (target, label)
+            continue
+        recipe = Recipe.from_dict(data, p, file=label, sha256=_sha256(raw))
+        if not p and recipe.kind + "s" != folder:
+            p.add("kind", f"a {recipe.kind} recipe belongs under {recipe.kind}s/, not {folder}/")
+        problems.extend(p.problems())
+        if p:
+            continue
+        other = seen.get((root.label, recipe.name))
+        if other is not None:
+            problems.append(
+                Problem(where=label, message=f"recipe {recipe.name!r} is also defined in {other}")
+            )
+            continue
+        seen[(root.label, recipe.name)] = label
+        if recipe.name in index.recipes:
+            index.shadowed.append(f"{label} (shadowed by {index.recipes[recipe.name].label})")
+            continue
+        index.recipes[recipe.name] = Located(recipe=recipe, root=root, relpath=relpath)
     if problems:
         raise FormatError(
             f"the recipe index has {len(problems)} problem{'s' if len(problems) > 1 else ''}",

@@ -250,11 +250,15 @@ class Lock:
         major = int(str(version).split(".")[0]) if str(version).split(".")[0].isdigit() else None
         if major is None:
             problems.add("version", f"missing or invalid lock version {version!r}")
-        elif major > LOCK_VERSION:
+        elif major != LOCK_VERSION:
+            newer = major > LOCK_VERSION
             raise LockError(
-                f"{problems.label} is lock version {version}, newer than this mlenv understands "
-                f"({LOCK_VERSION})",
-                hint="upgrade mlenv (pip install -U mlenv), or re-run `mlenv resolve` to rewrite it",
+                f"{problems.label} is lock version {version}, "
+                + ("newer than" if newer else "unknown to")
+                + f" this mlenv (it reads version {LOCK_VERSION})",
+                hint="upgrade mlenv (pip install -U mlenv)"
+                if newer
+                else "re-run `mlenv resolve` to rewrite the lock",
             )
         inputs = Section(s.mapping("inputs"), "inputs", problems, ("manifest", "recipes"))
         targets = {}

@@ -12,7 +12,7 @@ from .conditions import ALWAYS, Condition, parse_condition
 from .errors import RequirementError
 from .requirement import NAME_RE, Requirement, parse_requirement
 from .sources import InstallEntry, parse_install_entry
-from .yamlio import Problems, Section, join
+from .yamlio import Problems, Section, join, unquoted_number
 
 KINDS = ("compiler", "runtime", "framework", "model", "dataset", "tool")
 RECIPE_KEYS = (
@@ -120,7 +120,7 @@ class Recipe:
         if kind not in KINDS:
             problems.add("kind", f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
         variants = _variants(s, problems)
-        names = {v.name for v in variants}
+        names = {v.name: v.values for v in variants}
         versions = _versions(s, problems, names)
         install = tuple(
             e
@@ -131,7 +131,7 @@ class Recipe:
             problems.add("versions", "a recipe needs at least one version (or a detect: source)")
         supports = (
             parse_condition(
-                s.raw("supports"), "supports", problems, variant_names=set(), allow_version=False
+                s.raw("supports"), "supports", problems, variant_names={}, allow_version=False
             )
             if s.has("supports")
             else Condition()
@@ -207,7 +207,9 @@ def _variants(s: Section, problems: Problems) -> tuple[Variant, ...]:
     return tuple(out)
 
 
-def _versions(s: Section, problems: Problems, variant_names: set[str]) -> tuple[RecipeVersion, ...]:
+def _versions(
+    s: Section, problems: Problems, variant_names: Mapping[str, tuple[str, ...]]
+) -> tuple[RecipeVersion, ...]:
     out: dict[Version, RecipeVersion] = {}
     for i, raw in enumerate(s.list("versions")):
         at = join("versions", i)
@@ -215,6 +217,9 @@ def _versions(s: Section, problems: Problems, variant_names: set[str]) -> tuple[
             v = Section(raw, at, problems, ("version", "requires"))
             text = v.str("version", required=True)
             requires = _dependencies(v.list("requires"), v.at("requires"), problems, variant_names)
+        elif isinstance(raw, float):
+            problems.add(at, unquoted_number(raw))
+            continue
         else:
             text, requires = (str(raw) if raw is not None else None), ()
         if text is None:
@@ -231,7 +236,7 @@ def _versions(s: Section, problems: Problems, variant_names: set[str]) -> tuple[
 
 
 def _dependencies(
-    raw: list[Any], path: str, problems: Problems, variant_names: set[str]
+    raw: list[Any], path: str, problems: Problems, variant_names: Mapping[str, tuple[str, ...]]
 ) -> tuple[Dependency, ...]:
     out = []
     for i, item in enumerate(raw):

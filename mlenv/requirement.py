@@ -53,6 +53,8 @@ def parse_requirement(text: str, where: str = "") -> Requirement:
     assert m is not None
     name = m.group(0)
     pos = offset + m.end()
+    while pos < len(s) and s[pos] == " " and s[pos:].lstrip().startswith("["):
+        pos += 1  # `name [k=v]`, as PEP 508 allows before extras
     variants: dict[str, str] = {}
     if pos < len(s) and s[pos] == "[":
         close = s.find("]", pos)

@@ -99,7 +99,7 @@ def _hash(s: Section, key: str, pattern: re.Pattern[str], what: str) -> str | No
 
 
 def parse_install_entry(
-    data: Any, path: str, problems: Problems, variant_names: set[str]
+    data: Any, path: str, problems: Problems, variant_names: Mapping[str, tuple[str, ...]]
 ) -> InstallEntry | None:
     if not isinstance(data, Mapping):
         problems.add(path, "an install entry must be a mapping naming one source")

@@ -158,6 +158,9 @@ class Section:
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             self.problems.add(self.at(key), f"expected a string, got {type_name(value)}")
             return default
+        if isinstance(value, float):
+            self.problems.add(self.at(key), unquoted_number(value))
+            return default
         return str(value)
 
     def int(
@@ -191,6 +194,8 @@ class Section:
                 self.problems.add(
                     join(self.at(key), i), f"expected a string, got {type_name(item)}"
                 )
+            elif isinstance(item, float):
+                self.problems.add(join(self.at(key), i), unquoted_number(item))
             else:
                 out.append(str(item))
         return out
@@ -205,6 +210,11 @@ class Section:
             self.problems.add(self.at(key), f"expected a mapping, got {type_name(value)}")
             return {}
         return dict(value)
+
+
+def unquoted_number(value: float) -> str:
+    """YAML reads `3.10` as the number 3.1: versions and other text must be quoted."""
+    return f"YAML reads this as the number {value!r}; quote it (e.g. '{value}') so it stays text"
 
 
 def type_name(value: Any) -> str:

@@ -20,10 +20,17 @@ class Req:
 
     req: Requirement
     chain: tuple[str, ...] = (ROOT,)
+    satisfied: dict[Candidate, bool] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
 
     @property
     def name(self) -> str:
         return self.req.name
+
+    @property
+    def pinned(self) -> bool:
+        return any(s.operator in ("==", "===") for s in self.req.specifier)
 
     def describe(self) -> str:
         return " -> ".join((*self.chain, str(self.req)))
@@ -32,9 +39,12 @@ class Req:
         return str(self.req)
 
 
-@dataclass(frozen=True, kw_only=True, eq=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class Candidate:
     """One choice for an identifier: a recipe at a version with every variant fixed.
+
+    Candidates are made once per identifier and compared by identity (resolvelib hands the
+    same objects back), which keeps the hot `is_satisfied_by` memo cheap.
 
     `name` is the identifier (a recipe name, or a virtual name for a provider candidate);
     `provider` is the concrete recipe name behind a virtual.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Collection, Sequence
+from dataclasses import replace
 from typing import Any
 
 from mlenv.errors import Problem, ResolutionError
@@ -11,6 +12,20 @@ from mlenv.sources import DetectSource
 
 from .candidates import Req, describe_facts
 from .provider import PYTHON, Provider
+
+
+def why_no_provider(provider: Provider, req: Req, target_name: str) -> tuple[str, str]:
+    """A virtual name: which recipes provide it, and why each one is ruled out."""
+    names = provider.index.providers.get(req.name, [])
+    reasons = []
+    for name in names:
+        concrete = Req(req=replace(req.req, name=name), chain=req.chain)
+        reason, _ = why_no_candidate(provider, concrete, target_name)
+        reasons.append(f"{name}: {reason or 'conflicts with the other requirements'}")
+    return (
+        f"{req.name} is provided by {', '.join(names)}, and none fits — " + "; ".join(reasons),
+        f"choose a provider that fits with `prefer: {{{req.name}: NAME}}` or a requirement on it",
+    )
 
 
 def why_no_candidate(provider: Provider, req: Req, target_name: str) -> tuple[str, str]:
@@ -28,44 +43,43 @@ def why_no_candidate(provider: Provider, req: Req, target_name: str) -> tuple[st
         close = difflib.get_close_matches(name, index.names(), n=3)
         hint = f"did you mean {', '.join(close)}?" if close else "check `mlenv recipes list`"
         return (f"no recipe named {name!r} in the recipe index", hint + " (or add a recipe folder)")
-    if located is not None:
-        recipe = located.recipe
-        if not provider.supported(located):
-            failing = recipe.supports.failing(variants={}, version=None, facts=facts)
-            return (
-                f"{name} supports {'; '.join(failing)}; target {target_name} "
-                f"({describe_facts(facts)}) does not fit",
-                f"lock for a target {name} supports (`mlenv targets`), or choose another component",
-            )
-        for key, value in req.req.variants:
-            variant = recipe.variant(key)
-            if variant is None:
-                known = ", ".join(v.name for v in recipe.variants) or "none"
-                return (
-                    f"{name} has no variant {key!r} (its variants: {known})",
-                    "drop or fix the variant",
-                )
-            if value not in variant.values:
-                return (
-                    f"{name} variant {key} has no value {value!r} (values: {', '.join(variant.values)})",
-                    f"use one of {', '.join(variant.values)}",
-                )
-        detect = next(
-            (e.source for e in recipe.install if isinstance(e.source, DetectSource)), None
+    if located is None:
+        return why_no_provider(provider, req, target_name)
+    recipe = located.recipe
+    if not provider.supported(located):
+        failing = recipe.supports.failing(variants={}, version=None, facts=facts)
+        return (
+            f"{name} supports {'; '.join(failing)}; target {target_name} "
+            f"({describe_facts(facts)}) does not fit",
+            f"lock for a target {name} supports (`mlenv targets`), or choose another component",
         )
-        if detect is not None and not provider._versions(located):
-            tried = ", ".join(detect.executables)
+    for key, value in req.req.variants:
+        variant = recipe.variant(key)
+        if variant is None:
+            known = ", ".join(v.name for v in recipe.variants) or "none"
             return (
-                f"{name} is a system tool and none was found on target {target_name} (looked for {tried})",
-                f"install {name} on the machine (or declare it under `tools:` in the target file)",
+                f"{name} has no variant {key!r} (its variants: {known})",
+                "drop or fix the variant",
             )
-        versions = [str(v) for v in provider._versions(located)]
-        if not any(req.req.allows(v) for v in provider._versions(located)):
-            shown = ", ".join(versions[:8]) + (" …" if len(versions) > 8 else "")
+        if value not in variant.values:
             return (
-                f"no version of {name} matches {req.req.specifier or 'any'} (available: {shown or 'none'})",
-                "relax the version specifier, or add the version to the recipe",
+                f"{name} variant {key} has no value {value!r} (values: {', '.join(variant.values)})",
+                f"use one of {', '.join(variant.values)}",
             )
+    detect = next((e.source for e in recipe.install if isinstance(e.source, DetectSource)), None)
+    if detect is not None and not provider.versions(located):
+        tried = ", ".join(detect.executables)
+        return (
+            f"{name} is a system tool and none was found on target {target_name} (looked for {tried})",
+            f"install {name} on the machine (or declare it under `tools:` in the target file)",
+        )
+    versions = [str(v) for v in provider.versions(located)]
+    if not any(req.req.allows(v) for v in provider.versions(located)):
+        shown = ", ".join(versions[:8]) + (" …" if len(versions) > 8 else "")
+        return (
+            f"no version of {name} matches {req.req.specifier or 'any'} (available: {shown or 'none'})",
+            "relax the version specifier, or add the version to the recipe",
+        )
     return ("", "")
 
 

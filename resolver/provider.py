@@ -35,15 +35,19 @@ class Provider(AbstractProvider):
         prefer: Mapping[str, str] | None = None,
         pins: Mapping[str, Pin] | None = None,
         tools: Mapping[str, Sequence[str]] | None = None,
+        roots: Iterable[str] = (),
     ) -> None:
         self.index = index
         self.facts = dict(facts)
         self.prefer = dict(prefer or {})
         self.pins = dict(pins or {})
         self.tools = {k: list(v) for k, v in (tools or {}).items()}
+        self.roots = frozenset(roots)  # names the manifest requests itself
         self._all: dict[str, list[Candidate]] = {}
         self.via: dict[str, tuple[str, ...]] = {}  # identifier -> chain of the first requirement
         self.visited: set[str] = set()
+        self._cause_key: object = None
+        self._cause_names: frozenset[str] = frozenset()
 
     # -- resolvelib API (keyword names must match the abstract class) -------------------------
     def identify(self, requirement_or_candidate: Req | Candidate) -> str:
@@ -57,18 +61,21 @@ class Provider(AbstractProvider):
         information: Mapping[str, Iterator[RequirementInformation]],
         backtrack_causes: Sequence[RequirementInformation],
     ) -> Any:
-        infos = list(information[identifier])
-        pinned = any(
-            any(s.operator in ("==", "===") for s in info.requirement.req.specifier)
-            for info in infos
-        )
-        cause = any(
-            c.requirement.name == identifier
-            or (c.parent is not None and c.parent.name == identifier)
-            for c in backtrack_causes
-        )
-        depth = min((len(info.requirement.chain) for info in infos), default=0)
-        return (not cause, not pinned, depth, identifier)
+        """Backtrack causes first, then `==` pins, then the shallowest, then by name."""
+        pinned = False
+        depth = 1 << 30
+        for info in information[identifier]:
+            req = info.requirement
+            pinned = pinned or req.pinned
+            depth = min(depth, len(req.chain))
+        return (identifier not in self._causes(backtrack_causes), not pinned, depth, identifier)
+
+    def _causes(self, backtrack_causes: Sequence[RequirementInformation]) -> frozenset[str]:
+        if self._cause_key is not backtrack_causes:  # same list object for a whole round
+            names = {c.requirement.name for c in backtrack_causes}
+            names |= {c.parent.name for c in backtrack_causes if c.parent is not None}
+            self._cause_key, self._cause_names = backtrack_causes, frozenset(names)
+        return self._cause_names
 
     def find_matches(
         self,
@@ -87,11 +94,19 @@ class Provider(AbstractProvider):
         ]
 
     def is_satisfied_by(self, requirement: Req, candidate: Candidate) -> bool:
-        req = requirement.req
-        if req.name != candidate.name or not req.allows(candidate.version):
-            return False
-        cv = candidate.variants
-        return all((k, v) in cv for k, v in req.variants)
+        # resolvelib re-checks every pin against its requirements each round: memoize per
+        # requirement object (candidates hash by identity, so the lookup is cheap)
+        seen = requirement.satisfied
+        ok = seen.get(candidate)
+        if ok is None:
+            req = requirement.req
+            ok = (
+                req.name == candidate.name
+                and req.allows(candidate.version)
+                and all((k, v) in candidate.variants for k, v in req.variants)
+            )
+            seen[candidate] = ok
+        return ok
 
     def get_dependencies(self, candidate: Candidate) -> Iterable[Req]:
         chain = (*self.via.get(candidate.name, ()), candidate.label())
@@ -147,7 +162,7 @@ class Provider(AbstractProvider):
         s = located.recipe.supports
         return not s or s.holds(variants={}, version=None, facts=self.facts)
 
-    def _versions(self, located: Located) -> list[Version]:
+    def versions(self, located: Located) -> list[Version]:
         recipe = located.recipe
         versions = [rv.version for rv in recipe.versions]
         for text in self.tools.get(recipe.name, ()):
@@ -168,19 +183,25 @@ class Provider(AbstractProvider):
         ]
         out = [
             Candidate(name=name, version=version, variants=combo, located=located)
-            for version in self._versions(located)
+            for version in self.versions(located)
             for combo in combos
         ]
         pin = self.pins.get(name)
         if pin is not None:
-            ver, variants = pin
-            out.sort(key=lambda c: not (str(c.version) == ver and c.variants == variants))
+            # the pinned version and variant values, where the recipe still has them; a variant
+            # added since the lock takes its default (candidates are ordered defaults first)
+            ver, pinned = pin
+            known = {v.name for v in recipe.variants}
+            wanted = [(k, v) for k, v in pinned if k in known]
+            out.sort(
+                key=lambda c: not (str(c.version) == ver and all(kv in c.variants for kv in wanted))
+            )
         return out
 
     def _virtual(self, virtual: str) -> list[Candidate]:
         names = list(self.index.providers[virtual])
         chosen = self.prefer.get(virtual)
-        names.sort(key=lambda n: (n != chosen, n))
+        names.sort(key=lambda n: (n != chosen, n not in self.roots, n))
         out = []
         for provider in names:
             for c in self.candidates(provider):

@@ -34,9 +34,11 @@ def platform_tags(target: Target) -> list[str]:
     plat = target.pypi_platform or ""
     arch = target.arch if target.arch != "arm64" else "aarch64"
     if "manylinux" in plat or plat.endswith("linux-gnu"):
-        minor = 17
+        minor = 28  # uv reads `*-unknown-linux-gnu` as manylinux_2_28
         if "manylinux_2_" in plat:
             minor = int(plat.rsplit("_", 1)[1])
+        elif "manylinux2014" in plat:
+            minor = 17
         out = []
         for m in range(minor, 4, -1):
             out.append(f"manylinux_2_{m}_{arch}")
@@ -44,7 +46,7 @@ def platform_tags(target: Target) -> list[str]:
         return out
     if plat.endswith("apple-darwin"):
         mac_arch = "arm64" if arch == "aarch64" else "x86_64"
-        return list(tags.mac_platforms((15, 0), mac_arch))
+        return list(tags.mac_platforms((13, 0), mac_arch))  # uv's default deployment target
     if plat.endswith("windows-msvc"):
         return ["win_amd64"] if arch == "x86_64" else [f"win_{arch}"]
     return []

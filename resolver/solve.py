@@ -44,7 +44,9 @@ def solve(
     tools: Mapping[str, Sequence[str]] | None = None,
     max_rounds: int = 20_000,
 ) -> Solution:
-    provider = Provider(index, facts, prefer=prefer, pins=pins, tools=tools)
+    provider = Provider(
+        index, facts, prefer=prefer, pins=pins, tools=tools, roots=[r.name for r in requirements]
+    )
     reporter = _Counter()
     resolver: Resolver = Resolver(provider, reporter)
     try:
