@@ -17,11 +17,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from synthetic_index import generate  # noqa: E402
+from synthetic_index import generate
 
-from mlenv.index import RecipeRoot, load_index  # noqa: E402
-from mlenv.requirement import parse_requirement  # noqa: E402
-from mlenv.resolver.solve import solve  # noqa: E402
+from mlenv.index import RecipeRoot, load_index
+from mlenv.requirement import parse_requirement
+from mlenv.resolver.solve import solve
 
 FACTS = {"os": "linux", "arch": "x86_64", "python": "3.11", "accelerator": "none"}
 

@@ -101,6 +101,10 @@ def fetch_to_store(
     reporter = reporter or NullReporter()
     key = sha256 or f"md5-{md5}"
     with store.lock(key):
+        if sha256 is None and md5:
+            sha256_known = store.sha256_for_md5(md5)
+            if sha256_known is not None:
+                return store.verified(sha256_known, label), sha256_known
         if sha256 and store.has(sha256):
             return store.verified(sha256, label), sha256
         if options.offline and urlparse(url).scheme in ("http", "https"):
@@ -136,4 +140,7 @@ def fetch_to_store(
                     details={"artifact": label, "expected": md5, "actual": actual_md5},
                 )
             sha256 = sha256_file(local)
+            path = store.add(local, sha256, label, move=move)
+            store.remember_md5(str(md5), sha256)
+            return path, sha256
         return store.add(local, sha256, label, move=move), sha256

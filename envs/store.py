@@ -70,9 +70,26 @@ class Store:
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
-    def temp_path(self, sha256: str) -> Path:
+    def temp_path(self, key: str) -> Path:
+        """The partial download of `key`; callers hold `lock(key)`, so the next process to take
+        the lock resumes it (or replaces it) rather than leaking it."""
         self.tmp.mkdir(parents=True, exist_ok=True)
-        return self.tmp / f"{sha256}.{os.getpid()}.part"
+        return self.tmp / f"{key}.part"
+
+    def sha256_for_md5(self, md5: str) -> str | None:
+        """The sha256 an md5-pinned artifact was stored under, when it was stored before."""
+        try:
+            sha = (self.home / "store" / "md5" / md5).read_text(encoding="ascii").strip()
+        except OSError:
+            return None
+        return sha if self.has(sha) else None
+
+    def remember_md5(self, md5: str, sha256: str) -> None:
+        folder = self.home / "store" / "md5"
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{md5}.{os.getpid()}.tmp"
+        tmp.write_text(sha256 + "\n", encoding="ascii")
+        os.replace(tmp, folder / md5)
 
     def verified(self, sha256: str, what: str) -> Path:
         """The object's path after re-hashing it; a changed object is an IntegrityError."""

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlenv.errors import InstallError
@@ -24,12 +24,13 @@ from .store import Store, link_or_copy
 class UvRunner:
     uv: str
     cache_dir: Path | None = None
+    environ: Mapping[str, str] = field(default_factory=dict)  # passed in from the CLI edge
 
     def run(self, args: Sequence[str], what: str) -> None:
         cmd = [self.uv, *args, "--color", "never"]
         if self.cache_dir:
             cmd += ["--cache-dir", str(self.cache_dir)]
-        env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "VIRTUAL_ENV": ""}
+        env = {**self.environ, "UV_PYTHON_DOWNLOADS": "never", "VIRTUAL_ENV": ""}
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
         except OSError as e:

@@ -191,6 +191,7 @@ def lock_target(
                 member_sha256=wf.sha256,
             )
         )
+    _check_unique(artifacts, solution)
     return LockTarget(
         name=target.name,
         facts=facts,
@@ -199,6 +200,21 @@ def lock_target(
         artifacts=tuple(artifacts),
         system=tuple(system),
     )
+
+
+def _check_unique(artifacts: Sequence[ArtifactPin], solution: Solution) -> None:
+    """Artifacts land in `artifacts/<package>/<name>`: two with one name would collide."""
+    seen: set[tuple[str, str]] = set()
+    for a in artifacts:
+        if (a.package, a.name) in seen:
+            located = solution.packages[a.package].located
+            raise ResolutionError(
+                f"{a.package} has two artifacts named {a.name!r}",
+                where=located.label if located else a.package,
+                why=f"both would be placed at artifacts/{a.package}/{a.name}",
+                hint="give the files different names (or use one install entry per condition)",
+            )
+        seen.add((a.package, a.name))
 
 
 def _only(pins: list[PypiPin], requirement: str, c: Candidate) -> PypiPin:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ class UvOptions:
     offline: bool = False
     index_url: str | None = None  # tests point this at a local index
     find_links: tuple[str, ...] = ()
+    environ: Mapping[str, str] | None = None  # uv's environment, passed in from the CLI edge
 
 
 def platform_tags(target: Target) -> list[str]:
@@ -143,7 +144,14 @@ def compile_pypi(
         for link in options.find_links:
             cmd += ["--find-links", link]
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=900)
+            proc = subprocess.run(
+                cmd,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=900,
+                env=dict(options.environ) if options.environ is not None else None,
+            )
         except OSError as e:
             raise ResolutionError(
                 f"cannot run uv ({options.uv}): {e}", hint="reinstall mlenv"

@@ -66,7 +66,9 @@ class Context:
     def index(self) -> RecipeIndex:
         manifest = self.manifest if self.manifest_path.exists() else None
         extra = manifest.recipes if manifest else ()
-        return load_index(index_roots(self.project_dir, extra))
+        return load_index(
+            index_roots(self.project_dir, extra), cache_dir=self.home / "cache" / "index"
+        )
 
     @cached_property
     def host(self) -> Target:

@@ -64,7 +64,7 @@ def ensure_env(
         section,
         project_env_dir(ctx.project_dir, section.name),
         python=ctx.python_for(section),
-        uv=UvRunner(uv=ctx.uv, cache_dir=ctx.uv_cache),
+        uv=UvRunner(uv=ctx.uv, cache_dir=ctx.uv_cache, environ=ctx.environ),
         ctx=artifact_ctx,
         force=force,
         allow_drift=allow_drift,

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 import yaml
-from mlenv.resolver.solve import solve
 
 from mlenv.errors import MlenvError, ResolutionError
 from mlenv.requirement import parse_requirement
+from mlenv.resolver.solve import solve
 
 CASES_DIR = Path(__file__).parent / "cases"
 CASE_KEYS = {

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from mlenv.resolver.pypi import UvOptions, choose_file, compile_pypi, platform_tags, target_tags
 from packaging.tags import Tag
 
 from mlenv.errors import ResolutionError
 from mlenv.paths import builtin_recipes_dir
+from mlenv.resolver.pypi import UvOptions, choose_file, compile_pypi, platform_tags, target_tags
 from mlenv.target import Accelerator, Target, load_target
 
 X86 = Target(

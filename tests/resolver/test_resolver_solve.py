@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from mlenv.resolver.provider import Provider
-from mlenv.resolver.solve import solve
 
 from mlenv.errors import ResolutionError
 from mlenv.requirement import parse_requirement
+from mlenv.resolver.provider import Provider
+from mlenv.resolver.solve import solve
 
 LINUX = {"os": "linux", "arch": "x86_64", "python": "3.11", "accelerator": "none"}
 

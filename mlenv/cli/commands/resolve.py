@@ -46,7 +46,9 @@ def resolve_options(
 ) -> ResolveOptions:
     """What every resolve needs besides the manifest: uv, pins policy, detected tools."""
     return ResolveOptions(
-        uv=UvOptions(uv=ctx.uv, cache_dir=ctx.uv_cache, offline=ctx.options.offline),
+        uv=UvOptions(
+            uv=ctx.uv, cache_dir=ctx.uv_cache, offline=ctx.options.offline, environ=ctx.environ
+        ),
         upgrade=upgrade,
         upgrade_packages=frozenset(upgrade_packages),
         tools=detect_tools(ctx.index, ctx.environ),
@@ -90,16 +92,17 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     lock = previous_lock(ctx)
     if args.check:
         reasons = staleness(ctx, lock, names)
-        if ctx.options.json:
-            emit_json({"version": 1, "ok": not reasons, "stale": reasons})
         if reasons:
             raise LockError(
                 f"{ctx.lock_path.name} is out of date",
                 where=str(ctx.lock_path),
                 why="; ".join(reasons),
                 hint="run `mlenv resolve` to update it",
+                details={"stale": reasons},
             )
         ctx.reporter.info(f"{ctx.lock_path.name} is up to date")
+        if ctx.options.json:
+            emit_json({"version": 1, "ok": True, "stale": []})
         return 0
     targets = [ctx.target(n) for n in names]
     keep = {}

@@ -24,20 +24,14 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     differences = verify_env(
         section, project_env_dir(ctx.project_dir, section.name), ctx.environ.get("PATH")
     )
-    if ctx.options.json:
-        emit_json(
-            {
-                "version": 1,
-                "ok": not differences,
-                "target": section.name,
-                "differences": differences,
-            }
-        )
     if differences:
         raise InstallError(
             f"the environment of {section.name} differs from the lock in {len(differences)} place(s)",
             why="\n".join(differences),
             hint="run `mlenv install --force` to rebuild it from the lock",
+            details={"target": section.name, "differences": differences},
         )
     ctx.reporter.info(f"environment {section.name} matches the lock")
+    if ctx.options.json:
+        emit_json({"version": 1, "ok": True, "target": section.name, "differences": []})
     return 0

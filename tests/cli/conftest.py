@@ -1,0 +1,113 @@
+"""Fixtures for the command line: a project (manifest + recipes) served entirely from 127.0.0.1,
+run as users run it (`python -m mlenv …` in the project folder) or in-process where cheaper.
+The shared machinery lives in `tests/envs/localpypi.py` (loaded by path: no top-level conftest)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from mlenv.cli.main import main
+
+
+def _load_helpers() -> ModuleType:
+    name = "mlenv_tests_localpypi"
+    if name not in sys.modules:
+        path = Path(__file__).resolve().parents[1] / "envs" / "localpypi.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+H = _load_helpers()
+
+
+@pytest.fixture(scope="session")
+def helpers() -> ModuleType:
+    return H
+
+
+@pytest.fixture(scope="session")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    return H.build_wheels(tmp_path_factory.mktemp("wheels"))
+
+
+@pytest.fixture
+def server(wheels: Any) -> Iterator[Any]:
+    srv = H.start_server(wheels)
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def make_project(tmp_path: Path, server: Any) -> Callable[..., Any]:
+    """make_project(**options) -> Project under tmp_path/project with MLENV_HOME tmp_path/home."""
+
+    def _make(name: str = "project", **options: Any) -> Any:
+        return H.write_project(tmp_path / name, tmp_path / "home", server, **options)
+
+    return _make
+
+
+@pytest.fixture
+def project(make_project: Callable[..., Any]) -> Any:
+    return make_project()
+
+
+@pytest.fixture
+def mlenv() -> Callable[..., Any]:
+    """mlenv(project, *args, env=None, timeout=120) -> Result, via `python -m mlenv`."""
+    return H.run_mlenv
+
+
+@pytest.fixture
+def resolved(project: Any, mlenv: Callable[..., Any]) -> Any:
+    result = mlenv(project, "resolve")
+    assert result.returncode == 0, str(result)
+    return project
+
+
+@pytest.fixture
+def installed(resolved: Any, mlenv: Callable[..., Any]) -> Any:
+    """A resolved and installed project; `.env` is its environment folder."""
+    result = mlenv(resolved, "install")
+    assert result.returncode == 0, str(result)
+    resolved.env = Path(result.stdout.strip())
+    return resolved
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[..., Any]:
+    """cli(folder, *args, home=…, server=…) -> Result: `mlenv.cli.main.main(args)` in-process,
+    in `folder`, with the environment the subprocess runs get."""
+
+    def _run(folder: Path, *args: str, home: Path, server: Any = None) -> Any:
+        env = H.child_environ(home, server)
+        with monkeypatch.context() as m:
+            for key in list(os.environ):
+                if key not in env:
+                    m.delenv(key, raising=False)
+            for key, value in env.items():
+                m.setenv(key, value)
+            m.chdir(folder)
+            capsys.readouterr()
+            try:
+                code = main(list(args))
+            except SystemExit as e:  # argparse usage errors
+                code = e.code if isinstance(e.code, int) else 2
+            out, err = capsys.readouterr()
+        return H.Result(code, out, err)
+
+    return _run
