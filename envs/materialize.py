@@ -20,6 +20,7 @@ from mlenv.errors import InstallError
 from mlenv.lock import LockTarget
 
 from .artifacts import ArtifactContext, place_artifact, verify_placed
+from .conda import build_conda
 from .detect import system_drift
 from .venv import UvRunner, build_venv, venv_python
 
@@ -105,7 +106,15 @@ def materialize(
         _sweep(parent, env_dir.name)
         build = parent / f".{env_dir.name}.tmp-{os.getpid()}"
         try:
-            info = _build(section, build, python=python, uv=uv, ctx=ctx, allow_drift=allow_drift)
+            info = _build(
+                section,
+                build,
+                python=python,
+                uv=uv,
+                ctx=ctx,
+                allow_drift=allow_drift,
+                final=env_dir,
+            )
             _swap(build, env_dir)
         except BaseException:
             shutil.rmtree(build, ignore_errors=True)
@@ -122,6 +131,7 @@ def _build(
     uv: UvRunner,
     ctx: ArtifactContext,
     allow_drift: bool,
+    final: Path,
 ) -> dict[str, Any]:
     drift = system_drift(section.system, ctx.environ.get("PATH"))
     if drift and not allow_drift:
@@ -149,11 +159,16 @@ def _build(
     for pin in sorted(section.artifacts, key=lambda a: (a.package, a.name)):
         ctx.reporter.info(f"placing {pin.package}: {pin.name}")
         artifacts[f"{pin.package}/{pin.name}"] = place_artifact(pin, build / "artifacts", ctx)
-    if section.conda:
-        raise InstallError(
-            "this lock has conda packages, which this mlenv version cannot install yet",
-            hint="re-resolve with recipes that use pypi: sources",
-        )
+    build_conda(
+        section.conda,
+        build / "conda",
+        store=ctx.store,
+        options=ctx.options,
+        reporter=ctx.reporter,
+        project_dir=ctx.project_dir,
+        cache_dir=ctx.store.home / "cache" / "rattler" / "pkgs",
+        final_prefix=final / "conda",
+    )
     shutil.rmtree(scratch, ignore_errors=True)
     info = {
         "version": 1,
@@ -162,6 +177,10 @@ def _build(
         "mlenv": __version__,
         "python": python,
         "pypi": {p.name: {"version": p.version, "sha256": p.sha256} for p in section.pypi},
+        "conda": {
+            c.name: {"version": c.version, "build": c.build, "sha256": c.sha256}
+            for c in section.conda
+        },
         "artifacts": artifacts,
         "system": {s.name: s.version for s in section.system},
         "drift": drift,
@@ -197,6 +216,32 @@ def installed_distributions(env: Environment) -> dict[str, str]:
     return out
 
 
+def verify_conda(section: LockTarget, prefix: Path) -> list[str]:
+    """Differences between the conda prefix's records (conda-meta) and the lock's."""
+    installed: dict[str, dict[str, Any]] = {}
+    for meta in sorted(prefix.glob("conda-meta/*.json")):
+        try:
+            record = json.loads(meta.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict) and "name" in record:
+            installed[str(record["name"])] = record
+    out = []
+    for pin in section.conda:
+        have = installed.pop(pin.name, None)
+        if have is None:
+            out.append(f"conda {pin.name} {pin.version}: missing")
+        elif (have.get("version"), have.get("build")) != (pin.version, pin.build):
+            out.append(
+                f"conda {pin.name}: {have.get('version')} ({have.get('build')}) installed, "
+                f"lock pins {pin.version} ({pin.build})"
+            )
+        elif have.get("sha256") and have.get("sha256") != pin.sha256:
+            out.append(f"conda {pin.name}: installed from other bytes than the lock pins")
+    out.extend(f"conda {name}: not in the lock" for name in sorted(installed))
+    return out
+
+
 def verify_env(section: LockTarget, env_dir: Path, path: str | None = None) -> list[str]:
     """Every difference between the environment and the lock section."""
     env = read_env(env_dir)
@@ -214,6 +259,7 @@ def verify_env(section: LockTarget, env_dir: Path, path: str | None = None) -> l
         elif have != pin.version:
             out.append(f"pypi {pin.name}: {have} installed, lock pins {pin.version}")
     out.extend(f"pypi {name} {v}: not in the lock" for name, v in sorted(installed.items()))
+    out.extend(verify_conda(section, env.path / "conda"))
     out.extend(verify_placed(env.artifacts, env.info.get("artifacts", {})))
     out.extend(system_drift(section.system, path))
     return out

@@ -9,7 +9,6 @@ no host paths.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +18,7 @@ from urllib.request import url2pathname
 import rattler
 from rattler import exceptions as rx
 
+from mlenv.asyncrun import run_async
 from mlenv.errors import ResolutionError
 from mlenv.lock import CondaPin
 from mlenv.sources import CondaSource
@@ -42,6 +42,7 @@ RATTLER_ERRORS: tuple[type[Exception], ...] = (
     rx.CacheDirError,
     rx.IoError,
 )
+
 
 BAD_VALUE: tuple[type[Exception], ...] = (ValueError, *RATTLER_ERRORS)
 
@@ -215,7 +216,7 @@ def lock_conda(
         ),
     )
     try:
-        records = asyncio.run(_solve(urls, specs, platforms, virtual, gateway, prefer))
+        records = run_async(_solve(urls, specs, platforms, virtual, gateway, prefer))
     except RATTLER_ERRORS as e:
         raise _error(e, target, where, offered, offline) from e
     pins = []

@@ -6,12 +6,21 @@ import hashlib
 import posixpath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
 from mlenv.errors import ResolutionError
 from mlenv.index import RecipeIndex
-from mlenv.lock import ArtifactPin, Lock, LockedPackage, LockTarget, PypiPin, SystemPin
+from mlenv.lock import (
+    ArtifactPin,
+    CondaPin,
+    Lock,
+    LockedPackage,
+    LockTarget,
+    PypiPin,
+    SystemPin,
+)
 from mlenv.manifest import Manifest
 from mlenv.requirement import Requirement, parse_requirement
 from mlenv.sources import (
@@ -25,6 +34,7 @@ from mlenv.sources import (
 from mlenv.target import Target
 
 from .candidates import Candidate
+from .conda import lock_conda
 from .pypi import UvOptions, compile_pypi
 from .solve import Solution, solve
 
@@ -37,6 +47,8 @@ class ResolveOptions:
     upgrade: bool = False
     upgrade_packages: frozenset[str] = frozenset()
     tools: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    project_dir: Path = Path(".")  # relative conda channels and artifacts are relative to it
+    conda_cache: Path | None = None  # py-rattler's repodata cache
 
 
 def root_requirements(manifest: Manifest) -> list[Requirement]:
@@ -105,6 +117,7 @@ def lock_target(
     packages: dict[str, LockedPackage] = {}
     pypi_reqs: list[str] = []
     wheel_files: list[tuple[Candidate, WheelFileSource]] = []
+    conda_sources: list[CondaSource] = []
     artifacts: list[ArtifactPin] = []
     system: list[SystemPin] = []
     for name in sorted(solution.packages):
@@ -168,15 +181,22 @@ def lock_target(
                     )
                 )
             elif isinstance(source, CondaSource):
-                raise ResolutionError(
-                    f"{name} has a conda source, which this mlenv version cannot lock yet",
-                    where=f"{c.located.label}: install",
-                    hint="use a pypi: source for now",
-                )
-    keep = () if previous is None or options.upgrade else previous.pypi
+                conda_sources.append(source)
     released = {canonicalize_name(n) for n in options.upgrade_packages}
-    prefer = [p for p in keep if canonicalize_name(p.name) not in released]
+    kept_pypi = () if previous is None or options.upgrade else previous.pypi
+    prefer = [p for p in kept_pypi if canonicalize_name(p.name) not in released]
     pypi = compile_pypi(pypi_reqs, target, options.uv, prefer=prefer)
+    conda: list[CondaPin] = []
+    if conda_sources:
+        kept_conda = () if previous is None or options.upgrade else previous.conda
+        conda = lock_conda(
+            conda_sources,
+            target,
+            cache_dir=options.conda_cache or options.project_dir / ".mlenv" / "cache" / "rattler",
+            project_dir=options.project_dir,
+            offline=options.uv.offline,
+            prefer=[p for p in kept_conda if canonicalize_name(p.name) not in released],
+        )
     for c, wf in wheel_files:
         pins = compile_pypi([wf.requirement], target, options.uv, no_deps=True)
         wheel = _only(pins, wf.requirement, c)
@@ -197,6 +217,7 @@ def lock_target(
         facts=facts,
         packages=packages,
         pypi=tuple(pypi),
+        conda=tuple(conda),
         artifacts=tuple(artifacts),
         system=tuple(system),
     )

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 from typing import Any
 
-from mlenv.envs.materialize import Environment
+from mlenv.envs.activation import activation
 from mlenv.errors import UsageError
 
 from ..context import Context
@@ -29,16 +28,6 @@ def add_parser(sub: Any, name: str) -> None:
         help="install even when a locked system tool's version differs (recorded in env.json)",
     )
     p.set_defaults(func=run)
-
-
-def activation(env: Environment, base: dict[str, str]) -> dict[str, str]:
-    out = {k: v for k, v in base.items() if k not in ("PYTHONHOME", "PYTHONPATH")}
-    bin_dir = env.python.parent
-    out["PATH"] = os.pathsep.join([str(bin_dir), base.get("PATH", "")])
-    out["VIRTUAL_ENV"] = str(env.path / "venv")
-    out["MLENV_ENV"] = str(env.path)
-    out["MLENV_ARTIFACTS"] = str(env.artifacts)
-    return out
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:

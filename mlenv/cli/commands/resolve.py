@@ -52,6 +52,8 @@ def resolve_options(
         upgrade=upgrade,
         upgrade_packages=frozenset(upgrade_packages),
         tools=detect_tools(ctx.index, ctx.environ),
+        project_dir=ctx.project_dir,
+        conda_cache=ctx.home / "cache" / "rattler" / "repodata",
     )
 
 

@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from mlenv.envs.activation import activation
 from mlenv.envs.materialize import Environment
 from mlenv.errors import LockError, RunError, UsageError
 from mlenv.index import Located
@@ -194,15 +195,8 @@ def run_harness(env: Environment, config: dict[str, Any], ctx: Context) -> dict[
     with tempfile.TemporaryDirectory(prefix="mlenv-run-") as tmp:
         config_file = Path(tmp, "run.json")
         config_file.write_text(json.dumps(config, indent=2), encoding="utf-8")
-        child_env = {
-            k: v for k, v in ctx.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))
-        }
-        child_env.update(
-            {
-                "MLENV_ENV": str(env.path),
-                "MLENV_ARTIFACTS": str(env.artifacts),
-                "VIRTUAL_ENV": str(env.path / "venv"),
-            }
+        child_env = activation(
+            env, {k: v for k, v in ctx.environ.items() if not k.startswith("PYTHON")}
         )
         cmd = [str(env.python), "-I", "-c", BOOTSTRAP, str(folder), "--config", str(config_file)]
         proc = subprocess.run(cmd, env=child_env, check=False, stdin=subprocess.DEVNULL)
