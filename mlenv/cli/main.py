@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import pkgutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 
 from mlenv import __version__
 from mlenv.errors import MlenvError
@@ -14,8 +16,8 @@ from mlenv.errors import MlenvError
 from .context import Context, Options
 from .output import emit_json, make_console, render_error
 
-COMMANDS = ("init", "resolve", "install", "run", "verify", "exec", "shell", "recipes", "targets")
-_MODULES = {"exec": "exec_", "shell": "exec_"}
+# help lists these first, in this order; any other module of mlenv.cli.commands follows
+ORDER = ("init", "resolve", "install", "run", "verify", "exec", "shell", "recipes", "targets")
 _VALUE_GLOBALS = ("--manifest", "--lock")
 _FLAG_GLOBALS = ("--json", "--offline", "--debug")
 
@@ -52,6 +54,24 @@ def _usage(message: str) -> int:
     return 2
 
 
+def command_modules() -> dict[str, ModuleType]:
+    """Command name -> module: each module of mlenv.cli.commands lists its names in COMMANDS
+    (one module per command; `exec` and `shell` share one)."""
+    from . import commands
+
+    out: dict[str, ModuleType] = {}
+    for info in pkgutil.iter_modules(commands.__path__):
+        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+        for name in getattr(module, "COMMANDS", ()):
+            out[name] = module
+    return out
+
+
+def _order(item: tuple[str, ModuleType]) -> tuple[int, str]:
+    name = item[0]
+    return (ORDER.index(name) if name in ORDER else len(ORDER), name)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlenv",
@@ -61,8 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"mlenv {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
-        module = importlib.import_module(f"mlenv.cli.commands.{_MODULES.get(name, name)}")
+    for name, module in sorted(command_modules().items(), key=_order):
         module.add_parser(sub, name)
     return parser
 

@@ -12,6 +12,8 @@ from mlenv.errors import UsageError
 from ..context import Context
 from ..envsupport import current_lock, ensure_env
 
+COMMANDS = ("exec", "shell")
+
 
 def add_parser(sub: Any, name: str) -> None:
     if name == "exec":

@@ -19,6 +19,9 @@ requires:
 """
 
 
+COMMANDS = ("init",)
+
+
 def examples_dir(ctx: Context) -> Path:
     return ctx.builtin_dir / "examples"
 

@@ -10,6 +10,8 @@ from ..context import Context
 from ..envsupport import current_lock, ensure_env
 from ..output import emit_json
 
+COMMANDS = ("install",)
+
 
 def add_parser(sub: Any, name: str) -> None:
     p = sub.add_parser(name, help="materialize the locked environment")

@@ -15,6 +15,8 @@ from mlenv.yamlio import Problems, parse_yaml, read_text
 from ..context import Context
 from ..output import emit_json
 
+COMMANDS = ("recipes",)
+
 
 def add_parser(sub: Any, name: str) -> None:
     p = sub.add_parser(name, help="browse and check recipes")

@@ -15,6 +15,8 @@ from mlenv.resolver.pypi import UvOptions
 from ..context import Context
 from ..output import emit_json
 
+COMMANDS = ("resolve",)
+
 
 def add_parser(sub: Any, name: str) -> None:
     p = sub.add_parser(name, help="solve mlenv.yaml into mlenv.lock")

@@ -10,6 +10,8 @@ from rich.table import Table
 from ..context import Context
 from ..output import emit_json
 
+COMMANDS = ("targets",)
+
 
 def add_parser(sub: Any, name: str) -> None:
     p = sub.add_parser(name, help="list known targets and the detected host")

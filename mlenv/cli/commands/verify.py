@@ -12,6 +12,8 @@ from mlenv.paths import project_env_dir
 from ..context import Context
 from ..output import emit_json
 
+COMMANDS = ("verify",)
+
 
 def add_parser(sub: Any, name: str) -> None:
     p = sub.add_parser(name, help="check the environment against the lock")

@@ -1,0 +1,181 @@
+"""Running the harness for a benchmark: shared by `mlenv run` and `mlenv reproduce`.
+
+One harness process per (scenario, mode): the env's interpreter, isolated (`-I`), sees only the
+env's packages plus a folder that holds nothing but the harness package.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from mlenv.envs.activation import activation
+from mlenv.envs.materialize import Environment
+from mlenv.errors import LockError, RunError
+from mlenv.index import Located
+from mlenv.lock import LockTarget
+from mlenv.manifest import Benchmark
+
+from .context import Context
+
+BOOTSTRAP = (
+    "import sys,runpy; sys.path.insert(0, sys.argv.pop(1)); "
+    "runpy.run_module('mlenv_harness', run_name='__main__', alter_sys=True)"
+)
+
+
+def harness_dir() -> Path:
+    spec = importlib.util.find_spec("mlenv.harness")
+    if spec is None or not spec.submodule_search_locations:
+        raise RunError(
+            "the mlenv harness is missing from this installation", hint="reinstall mlenv"
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def harness_path(env: Environment) -> Path:
+    """A folder holding only `mlenv_harness` -> the harness package: all the harness sees."""
+    folder = env.path / ".harness"
+    folder.mkdir(exist_ok=True)
+    link = folder / "mlenv_harness"
+    target = harness_dir()
+    if not link.is_symlink() or Path(os.readlink(link)) != target:
+        tmp = folder / f".link-{os.getpid()}"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(target, target_is_directory=True)
+        os.replace(tmp, link)
+    return folder
+
+
+def locked_recipe(ctx: Context, section: LockTarget, name: str) -> Located:
+    located = ctx.index.get(name)
+    package = section.packages.get(name)
+    if located is None or package is None:
+        raise LockError(
+            f"{name} is not in the lock's target {section.name}", hint="run `mlenv resolve`"
+        )
+    if package.recipe != f"sha256:{located.recipe.sha256}":
+        raise LockError(
+            f"the recipe of {name} changed since the lock was written ({located.label})",
+            hint="run `mlenv resolve` (without --frozen) to update the lock",
+        )
+    return located
+
+
+def artifact_file(env: Environment, package: str) -> Path:
+    files = env.artifact(package)
+    if not files:
+        raise RunError(
+            f"{package} has no artifact in the environment", hint="check its recipe's install:"
+        )
+    return files[0]
+
+
+def run_config(
+    ctx: Context,
+    env: Environment,
+    section: LockTarget,
+    bench: Benchmark,
+    scenario: str,
+    mode: str,
+    settings: dict[str, Any],
+    out: Path,
+) -> dict[str, Any]:
+    model = locked_recipe(ctx, section, bench.model).recipe
+    data = locked_recipe(ctx, section, bench.dataset).recipe
+    preprocess = data.preprocess_map
+    backend = section.packages[bench.backend]
+    return {
+        "version": 1,
+        "benchmark": bench.model,
+        "dataset": bench.dataset,
+        "scenario": scenario,
+        "mode": mode,
+        "output_dir": str(out),
+        "model": {
+            "path": str(artifact_file(env, bench.model)),
+            "format": model.format,
+            "inputs": [t.to_dict() for t in model.inputs],
+            "outputs": [t.to_dict() for t in model.outputs],
+        },
+        "data": {
+            "path": str(artifact_file(env, bench.dataset)),
+            "samples": data.samples,
+            "performance_sample_count": data.performance_sample_count or data.samples,
+            "preprocess": {
+                "name": preprocess.get("name"),
+                "params": {k: v for k, v in preprocess.items() if k != "name"},
+            },
+            "metric": data.metric,
+        },
+        "backend": {
+            "name": bench.backend,
+            "version": backend.version,
+            "threads": bench.threads,
+            "max_batch": bench.max_batch,
+        },
+        "settings": settings,
+        "lock": section.digest(),
+        "target": {"name": section.name, "facts": section.facts},
+    }
+
+
+def run_harness(env: Environment, config: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    folder = harness_path(env)
+    out = Path(config["output_dir"])
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="mlenv-run-") as tmp:
+        config_file = Path(tmp, "run.json")
+        config_file.write_text(json.dumps(config, indent=2), encoding="utf-8")
+        child_env = activation(
+            env, {k: v for k, v in ctx.environ.items() if not k.startswith("PYTHON")}
+        )
+        cmd = [str(env.python), "-I", "-c", BOOTSTRAP, str(folder), "--config", str(config_file)]
+        proc = subprocess.run(cmd, env=child_env, check=False, stdin=subprocess.DEVNULL)
+    result_file = out / "result.json"
+    if proc.returncode != 0 or not result_file.exists():
+        raise RunError(
+            f"the harness failed for {config['scenario']} {config['mode']} (exit {proc.returncode})",
+            where=str(out),
+            hint="see the harness message above; LoadGen's logs are in that folder",
+        )
+    return dict(json.loads(result_file.read_text(encoding="utf-8")))
+
+
+def result_dir(root: Path, section: LockTarget, bench: Benchmark, scenario: str, mode: str) -> Path:
+    """MLPerf's submission layout: results/<system>/<benchmark>/<scenario>/<mode>[/run_1]."""
+    base = root / section.name / bench.model / scenario
+    return base / "performance" / "run_1" if mode == "performance" else base / "accuracy"
+
+
+def run_benchmark(
+    ctx: Context,
+    section: LockTarget,
+    env: Environment,
+    bench: Benchmark,
+    *,
+    scenarios: Sequence[str],
+    modes: Sequence[str],
+    overrides: Mapping[str | None, Mapping[str, Any]],
+    results_root: Path,
+) -> list[dict[str, Any]]:
+    """Every scenario x mode, one harness process each; returns the result.json documents."""
+    results = []
+    for scenario in scenarios:
+        settings = {
+            **bench.settings_for(scenario),
+            **overrides.get(None, {}),
+            **overrides.get(scenario, {}),
+        }
+        for mode in modes:
+            out = result_dir(results_root, section, bench, scenario, mode)
+            ctx.reporter.info(f"running {bench.model} {scenario} {mode}")
+            config = run_config(ctx, env, section, bench, scenario, mode, settings, out)
+            results.append(run_harness(env, config, ctx))
+    return results
