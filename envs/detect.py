@@ -39,7 +39,7 @@ def detect_tools(index: RecipeIndex, environ: Mapping[str, str]) -> dict[str, li
     """recipe name -> versions found on this host, for every recipe with a `detect:` source."""
     out: dict[str, list[str]] = {}
     path = environ.get("PATH")
-    for name in index.names():
+    for name in index.with_source("detect"):
         for entry in index.recipes[name].recipe.install:
             if isinstance(entry.source, DetectSource):
                 versions = detect(entry.source, path)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import marshal
 import os
-import pickle
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .errors import FormatError, IndexError_, Problem
@@ -43,9 +45,49 @@ class Located:
         return f"{self.root.label}{rel}"
 
 
+@dataclass(frozen=True, kw_only=True)
+class RawRecipe:
+    """A recipe file known to be valid, kept as its parsed YAML until it is needed."""
+
+    root: RecipeRoot
+    relpath: str
+    data: Any
+    sha256: str
+
+
+class LazyRecipes(Mapping[str, Located]):
+    """name -> Located, each recipe built from its raw data on first use (a solve visits a
+    fraction of a large index; a warm load then skips the YAML and builds only those)."""
+
+    def __init__(self, raw: dict[str, RawRecipe], built: dict[str, Located] | None = None):
+        self._raw = raw
+        self._built = dict(built or {})
+
+    def __getitem__(self, name: str) -> Located:
+        located = self._built.get(name)
+        if located is None:
+            r = self._raw[name]
+            label = f"{r.root.label}{r.relpath}"
+            recipe = Recipe.from_dict(r.data, Problems(label), file=label, sha256=r.sha256)
+            located = self._built[name] = Located(recipe=recipe, root=r.root, relpath=r.relpath)
+        return located
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._raw
+
+    def raw(self, name: str) -> RawRecipe:
+        return self._raw[name]
+
+
 @dataclass(kw_only=True)
 class RecipeIndex:
-    recipes: dict[str, Located] = field(default_factory=dict)
+    recipes: LazyRecipes = field(default_factory=lambda: LazyRecipes({}))
     providers: dict[str, list[str]] = field(default_factory=dict)  # virtual name -> recipes
     targets: dict[str, tuple[Target, str]] = field(default_factory=dict)  # name -> (target, label)
     shadowed: list[str] = field(default_factory=list)
@@ -56,15 +98,26 @@ class RecipeIndex:
     def names(self) -> list[str]:
         return sorted(self.recipes)
 
+    def with_source(self, kind: str) -> list[str]:
+        """Names of recipes with an install entry of this source kind (`detect`, `conda`, …),
+        found without building the others."""
+        out = []
+        for name in self.names():
+            install = self.recipes.raw(name).data.get("install") or []
+            if any(isinstance(e, dict) and kind in e for e in install):
+                out.append(name)
+        return out
+
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-INDEX_CACHE_FORMAT = "1"
+INDEX_CACHE_FORMAT = "2"
+FileEntry = tuple[RecipeRoot, str, bytes]  # root, relpath (e.g. models/x.yaml), file bytes
 
 
-def _files(roots: list[RecipeRoot]) -> list[tuple[RecipeRoot, str, Path, bytes]]:
+def _files(roots: list[RecipeRoot]) -> list[FileEntry]:
     out = []
     for root in roots:
         if not root.path.is_dir():
@@ -77,51 +130,54 @@ def _files(roots: list[RecipeRoot]) -> list[tuple[RecipeRoot, str, Path, bytes]]
             base = root.path / folder
             if base.is_dir():
                 for file in sorted(base.glob("*.yaml")):
-                    out.append((root, f"{folder}/{file.name}", file, file.read_bytes()))
+                    out.append((root, f"{folder}/{file.name}", file.read_bytes()))
     return out
 
 
 def load_index(roots: list[RecipeRoot], cache_dir: Path | None = None) -> RecipeIndex:
-    """Parse every recipe and target of every root (earlier roots shadow later ones).
+    """Every recipe and target of every root (earlier roots shadow later ones).
 
-    All problems of all files are collected and raised together. With `cache_dir`, the parsed
-    index is kept in a pickle keyed by every file's sha256 (and the roots), so an unchanged
-    index is parsed once.
+    A cold load parses and validates every file, collecting all problems before failing. With
+    `cache_dir`, the parsed YAML of a valid index is kept (marshal, keyed by every file's
+    sha256 and the roots), so a warm load skips the YAML and the validation and builds each
+    recipe only when it is used.
     """
     files = _files(roots)
+    hashes = [_sha256(raw) for _, _, raw in files]
     key = None
     if cache_dir is not None:
         h = hashlib.sha256(f"{INDEX_CACHE_FORMAT} {__version__}".encode())
-        for root, relpath, _, raw in files:
-            h.update(f"\0{root.label}\0{root.path}\0{relpath}\0{_sha256(raw)}".encode())
-        key = cache_dir / f"index-{h.hexdigest()[:32]}.pickle"
+        for (root, relpath, _), digest in zip(files, hashes, strict=True):
+            h.update(f"\0{root.label}\0{root.path}\0{relpath}\0{digest}".encode())
+        key = cache_dir / f"index-{h.hexdigest()[:32]}.marshal"
         try:
-            with key.open("rb") as f:
-                cached = pickle.load(f)
-            if isinstance(cached, RecipeIndex):
-                return cached
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError):
+            datas = marshal.loads(key.read_bytes())
+            if isinstance(datas, list) and len(datas) == len(files):
+                return _assemble(files, hashes, datas, built={})
+        except (OSError, ValueError, EOFError, TypeError):
             pass
-    index = _parse(files)
+    datas, built = _parse(files, hashes)
     if key is not None:
         try:
             key.parent.mkdir(parents=True, exist_ok=True)
             tmp = key.with_name(f".{key.name}.{os.getpid()}.tmp")
-            with tmp.open("wb") as f:
-                pickle.dump(index, f, protocol=pickle.HIGHEST_PROTOCOL)
+            tmp.write_bytes(marshal.dumps(datas))
             os.replace(tmp, key)
-        except OSError:
+        except (OSError, ValueError):
             pass  # a cache that cannot be written is only slower
-    return index
+    return _assemble(files, hashes, datas, built)
 
 
-def _parse(files: list[tuple[RecipeRoot, str, Path, bytes]]) -> RecipeIndex:
-    index = RecipeIndex()
+def _parse(files: list[FileEntry], hashes: list[str]) -> tuple[list[Any], dict[str, Located]]:
+    """Parse and validate every file; all problems of all files are raised together."""
     problems: list[Problem] = []
+    datas: list[Any] = []
+    built: dict[str, Located] = {}
     seen: dict[tuple[str, str], str] = {}  # (root label, recipe name) -> file label
-    for root, relpath, _file, raw in files:
+    for (root, relpath, raw), digest in zip(files, hashes, strict=True):
         label = f"{root.label}{relpath}"
         folder = relpath.split("/", 1)[0]
+        datas.append(None)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as e:
@@ -134,37 +190,59 @@ def _parse(files: list[tuple[RecipeRoot, str, Path, bytes]]) -> RecipeIndex:
             continue
         p = Problems(label, text)
         if folder == "targets":
-            target = Target.from_dict(data, p)
-            problems.extend(p.problems())
-            if not p and target.name not in index.targets:
-                index.targets[target.name] = (target, label)
-            continue
-        recipe = Recipe.from_dict(data, p, file=label, sha256=_sha256(raw))
-        if not p and recipe.kind + "s" != folder:
-            p.add("kind", f"a {recipe.kind} recipe belongs under {recipe.kind}s/, not {folder}/")
+            Target.from_dict(data, p)
+        else:
+            recipe = Recipe.from_dict(data, p, file=label, sha256=digest)
+            if not p and recipe.kind + "s" != folder:
+                p.add(
+                    "kind", f"a {recipe.kind} recipe belongs under {recipe.kind}s/, not {folder}/"
+                )
+            other = seen.get((root.label, recipe.name))
+            if not p and other is not None:
+                p.add("name", f"recipe {recipe.name!r} is also defined in {other}")
+            if not p:
+                seen[(root.label, recipe.name)] = label
+                built.setdefault(recipe.name, Located(recipe=recipe, root=root, relpath=relpath))
         problems.extend(p.problems())
-        if p:
-            continue
-        other = seen.get((root.label, recipe.name))
-        if other is not None:
-            problems.append(
-                Problem(where=label, message=f"recipe {recipe.name!r} is also defined in {other}")
-            )
-            continue
-        seen[(root.label, recipe.name)] = label
-        if recipe.name in index.recipes:
-            index.shadowed.append(f"{label} (shadowed by {index.recipes[recipe.name].label})")
-            continue
-        index.recipes[recipe.name] = Located(recipe=recipe, root=root, relpath=relpath)
+        datas[-1] = data
     if problems:
         raise FormatError(
             f"the recipe index has {len(problems)} problem{'s' if len(problems) > 1 else ''}",
             problems=problems,
             hint="fix the files named above; `mlenv recipes lint` checks them",
         )
-    for name in sorted(index.recipes):
-        for virtual in index.recipes[name].recipe.provides:
-            index.providers.setdefault(virtual, []).append(name)
+    return datas, built
+
+
+def _assemble(
+    files: list[FileEntry], hashes: list[str], datas: list[Any], built: dict[str, Located]
+) -> RecipeIndex:
+    """The index from valid parsed files: earlier roots shadow later ones."""
+    raw: dict[str, RawRecipe] = {}
+    index = RecipeIndex()
+    for (root, relpath, _), digest, data in zip(files, hashes, datas, strict=True):
+        label = f"{root.label}{relpath}"
+        if relpath.startswith("targets/"):
+            target = Target.from_dict(data, Problems(label))
+            index.targets.setdefault(target.name, (target, label))
+            continue
+        name = str(data["name"])
+        if name in raw:
+            first = raw[name]
+            index.shadowed.append(f"{label} (shadowed by {first.root.label}{first.relpath})")
+            continue
+        raw[name] = RawRecipe(root=root, relpath=relpath, data=data, sha256=digest)
+    index.recipes = LazyRecipes(
+        raw,
+        {
+            n: loc
+            for n, loc in built.items()
+            if loc.relpath == raw[n].relpath and loc.root == raw[n].root
+        },
+    )
+    for name in sorted(raw):
+        for virtual in raw[name].data.get("provides") or []:
+            index.providers.setdefault(str(virtual), []).append(name)
     return index
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -213,7 +214,17 @@ def _versions(
     out: dict[Version, RecipeVersion] = {}
     for i, raw in enumerate(s.list("versions")):
         at = join("versions", i)
-        if isinstance(raw, Mapping):
+        if (
+            isinstance(raw, dict)
+            and isinstance(raw.get("version"), str)
+            and isinstance(raw.get("requires", []), list)
+            and raw.keys() <= _VERSION_KEYS
+        ):
+            text = raw["version"]  # the common, well-formed shape, without the checked accessors
+            requires = _dependencies(
+                raw.get("requires") or [], f"{at}.requires", problems, variant_names
+            )
+        elif isinstance(raw, Mapping):
             v = Section(raw, at, problems, ("version", "requires"))
             text = v.str("version", required=True)
             requires = _dependencies(v.list("requires"), v.at("requires"), problems, variant_names)
@@ -225,7 +236,7 @@ def _versions(
         if text is None:
             continue
         try:
-            version = Version(text)
+            version = _version(text)
         except InvalidVersion:
             problems.add(at, f"invalid version {text!r} (PEP 440, e.g. 1.20.1)")
             continue
@@ -235,25 +246,36 @@ def _versions(
     return tuple(sorted(out.values(), key=lambda rv: rv.version, reverse=True))
 
 
+_VERSION_KEYS = frozenset(("version", "requires"))
+
+
+@functools.lru_cache(maxsize=65536)
+def _version(text: str) -> Version:
+    return Version(text)
+
+
 def _dependencies(
     raw: list[Any], path: str, problems: Problems, variant_names: Mapping[str, tuple[str, ...]]
 ) -> tuple[Dependency, ...]:
     out = []
     for i, item in enumerate(raw):
+        if isinstance(item, str):  # the common case, kept cheap: recipes repeat these a lot
+            try:
+                out.append(_plain_dependency(item))
+            except RequirementError as e:
+                problems.add(join(path, i), f"{e.message}\n{e.why}")
+            continue
         at = join(path, i)
-        when = Condition()
-        if isinstance(item, Mapping):
-            d = Section(item, at, problems, ("require", "when"))
-            text = d.str("require", required=True)
-            if d.has("when"):
-                when = parse_condition(
-                    item["when"], d.at("when"), problems, variant_names=variant_names
-                )
-        elif isinstance(item, str):
-            text = item
-        else:
+        if not isinstance(item, Mapping):
             problems.add(at, "expected a requirement string or {require: ..., when: ...}")
             continue
+        d = Section(item, at, problems, ("require", "when"))
+        text = d.str("require", required=True)
+        when = ALWAYS
+        if d.has("when"):
+            when = parse_condition(
+                item["when"], d.at("when"), problems, variant_names=variant_names
+            )
         if text is None:
             continue
         try:
@@ -263,6 +285,12 @@ def _dependencies(
             continue
         out.append(Dependency(requirement=req, text=text, when=when))
     return tuple(out)
+
+
+@functools.lru_cache(maxsize=65536)
+def _plain_dependency(text: str) -> Dependency:
+    """An unconditional dependency; frozen, so equal strings share one object."""
+    return Dependency(requirement=parse_requirement(text), text=text)
 
 
 def _tensors(s: Section, key: str, problems: Problems) -> tuple[TensorSpec, ...]:

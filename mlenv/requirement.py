@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -25,13 +26,19 @@ class Requirement:
     name: str
     variants: tuple[tuple[str, str], ...] = ()
     specifier: SpecifierSet = field(default_factory=SpecifierSet)
+    _allows: dict[Version, bool] = field(
+        default_factory=dict, init=False, compare=False, hash=False, repr=False
+    )
 
     @property
     def variant_map(self) -> dict[str, str]:
         return dict(self.variants)
 
     def allows(self, version: Version) -> bool:
-        return self.specifier.contains(version, prereleases=True)
+        known = self._allows.get(version)
+        if known is None:  # requirement objects are shared, so this memo pays off across a solve
+            known = self._allows[version] = self.specifier.contains(version, prereleases=True)
+        return known
 
     def __str__(self) -> str:
         out = self.name
@@ -44,7 +51,19 @@ class Requirement:
 
 
 def parse_requirement(text: str, where: str = "") -> Requirement:
-    """Parse one requirement string; errors point a caret at the bad span."""
+    """Parse one requirement string; errors point a caret at the bad span.
+
+    Requirements are frozen, so equal strings share one parsed object (recipes repeat the
+    same few requirements many times; sharing also keeps the pickled index small)."""
+    return _parse_cached(text) if not where else _parse(text, where)
+
+
+@functools.lru_cache(maxsize=65536)
+def _parse_cached(text: str) -> Requirement:
+    return _parse(text, "")
+
+
+def _parse(text: str, where: str) -> Requirement:
     s = text
     m = NAME_RE.match(s.lstrip())
     offset = len(s) - len(s.lstrip())

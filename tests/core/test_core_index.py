@@ -182,7 +182,7 @@ def test_index_cache(write_tree, tmp_path) -> None:
     )
     cache = tmp_path / "cache"
     first = load_index([root(path)], cache_dir=cache)
-    assert len(list(cache.glob("index-*.pickle"))) == 1
+    assert len(list(cache.glob("index-*.marshal"))) == 1
     again = load_index([root(path)], cache_dir=cache)
     assert again.names() == first.names() == ["ort"]
     assert again.get("ort").recipe == first.get("ort").recipe
@@ -193,8 +193,8 @@ def test_index_cache(write_tree, tmp_path) -> None:
     changed = load_index([root(path)], cache_dir=cache)
     assert str(changed.get("ort").recipe.versions[0].version) == "2.0"
     # a corrupt cache file is ignored
-    for f in cache.glob("index-*.pickle"):
-        f.write_bytes(b"not a pickle")
+    for f in cache.glob("index-*.marshal"):
+        f.write_bytes(b"not marshal data")
     assert load_index([root(path)], cache_dir=cache).names() == ["ort"]
     # problems are never cached away
     (path / "frameworks/ort.yaml").write_text("name: ort\nkind: framework\n", encoding="utf-8")

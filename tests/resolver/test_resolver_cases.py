@@ -51,8 +51,11 @@ def test_there_are_enough_cases() -> None:
     assert len(CASES) >= 25
 
 
+@pytest.mark.parametrize("fast_path", [True, False], ids=["greedy-first", "resolvelib"])
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
-def test_case(path: Path, make_index, render_candidate, expected_text) -> None:
+def test_case(path: Path, fast_path: bool, make_index, render_candidate, expected_text) -> None:
+    """Every case twice: with the greedy first pass (falling back to resolvelib on any
+    conflict) and with resolvelib alone; both must give the expected answer."""
     case = load_case(path)
     index = make_index(case["index"])
     requirements = [parse_requirement(r) for r in case["requested"]]
@@ -66,6 +69,7 @@ def test_case(path: Path, make_index, render_candidate, expected_text) -> None:
             target_name="t",
             prefer=case.get("prefer"),
             pins=pins_of(case),
+            fast_path=fast_path,
         )
 
     if "conflict" in case:

@@ -91,7 +91,7 @@ def test_too_many_rounds_is_our_error(make_index) -> None:
         }
     )
     with pytest.raises(ResolutionError) as info:
-        solve(index, reqs("p0"), LINUX, target_name="t", max_rounds=3)
+        solve(index, reqs("p0"), LINUX, target_name="t", max_rounds=3, fast_path=False)
     assert "3 rounds" in info.value.message
     assert isinstance(info.value.__cause__, Exception)
 
@@ -105,3 +105,22 @@ def test_provider_is_pure_and_cached(make_index) -> None:
     assert provider.candidates("nothing") == []
     assert [str(c.version) for c in provider.candidates("python")] == ["3.11"]
     assert Provider(index, {"os": "linux"}).candidates("python") == []
+
+
+def test_the_greedy_pass_and_resolvelib_agree_on_a_chain(make_index) -> None:
+    index = make_index(
+        {
+            "tools": [
+                {"name": f"p{i}", "versions": ["1.0", "2.0"], "requires": [f"p{i + 1}"]}
+                for i in range(30)
+            ]
+            + [{"name": "p30", "versions": ["1.0"]}]
+        }
+    )
+    fast = solve(index, reqs("p0"), LINUX, target_name="t")
+    slow = solve(index, reqs("p0"), LINUX, target_name="t", fast_path=False)
+    assert fast.fast_path and not slow.fast_path
+    assert {n: c.label() for n, c in fast.packages.items()} == {
+        n: c.label() for n, c in slow.packages.items()
+    }
+    assert fast.requires == slow.requires
