@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from mlenv.errors import UsageError
+from mlenv.paths import builtin_recipes_dir
 
 from ..context import Context
+from ..output import emit_json
 
 STARTER = """\
 # mlenv manifest: what this benchmark needs. `mlenv resolve` locks it, `mlenv run` runs it.
@@ -26,15 +28,35 @@ def examples_dir(ctx: Context) -> Path:
     return ctx.builtin_dir / "examples"
 
 
+def examples(folder: Path) -> dict[str, str]:
+    """name -> description (the file's first comment line) of every ready manifest."""
+    out = {}
+    for path in sorted(folder.glob("*.yaml")):
+        first = path.read_text(encoding="utf-8").splitlines()[:1]
+        text = first[0].lstrip("# ").strip() if first and first[0].startswith("#") else ""
+        out[path.stem] = text.removeprefix("mlenv example:").strip()
+    return out
+
+
 def add_parser(sub: Any, name: str) -> None:
-    p = sub.add_parser(name, help="write a starter mlenv.yaml")
+    known = ", ".join(examples(builtin_recipes_dir() / "examples")) or "none"
+    p = sub.add_parser(name, help="write a starter mlenv.yaml (or a ready example)")
     p.add_argument("dir", nargs="?", type=Path, default=Path("."), help="folder (default: here)")
-    p.add_argument("--example", metavar="NAME", help="start from a ready example (e.g. digits)")
+    p.add_argument("--example", metavar="NAME", help=f"start from a ready example: {known}")
+    p.add_argument("--list-examples", action="store_true", help="list the ready examples and exit")
     p.add_argument("--force", action="store_true", help="overwrite an existing mlenv.yaml")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
+    if args.list_examples:
+        found = examples(examples_dir(ctx))
+        if ctx.options.json:
+            emit_json({"version": 1, "examples": found})
+        else:
+            for example, text in found.items():
+                ctx.console.print(f"{example:24} {text}", markup=False, highlight=False)
+        return 0
     folder: Path = args.dir.absolute()
     dest = folder / "mlenv.yaml"
     if dest.exists() and not args.force:
@@ -42,8 +64,11 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if args.example:
         source = examples_dir(ctx) / f"{args.example}.yaml"
         if not source.exists():
-            known = ", ".join(sorted(p.stem for p in examples_dir(ctx).glob("*.yaml")))
-            raise UsageError(f"no example named {args.example!r}", hint=f"examples: {known}")
+            known = ", ".join(examples(examples_dir(ctx)))
+            raise UsageError(
+                f"no example named {args.example!r}",
+                hint=f"examples: {known} (`mlenv init --list-examples` describes them)",
+            )
         text = source.read_text(encoding="utf-8")
     else:
         text = STARTER.format(name=folder.name or "benchmark")
