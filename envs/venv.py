@@ -25,9 +25,12 @@ class UvRunner:
     uv: str
     cache_dir: Path | None = None
     environ: Mapping[str, str] = field(default_factory=dict)  # passed in from the CLI edge
+    offline: bool = False  # --offline: uv never reaches the network either
 
     def run(self, args: Sequence[str], what: str) -> None:
         cmd = [self.uv, *args, "--color", "never"]
+        if self.offline:
+            cmd.append("--offline")
         if self.cache_dir:
             cmd += ["--cache-dir", str(self.cache_dir)]
         env = {**self.environ, "UV_PYTHON_DOWNLOADS": "never", "VIRTUAL_ENV": ""}

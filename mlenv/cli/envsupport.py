@@ -64,7 +64,9 @@ def ensure_env(
         section,
         project_env_dir(ctx.project_dir, section.name),
         python=ctx.python_for(section),
-        uv=UvRunner(uv=ctx.uv, cache_dir=ctx.uv_cache, environ=ctx.environ),
+        uv=UvRunner(
+            uv=ctx.uv, cache_dir=ctx.uv_cache, environ=ctx.environ, offline=ctx.options.offline
+        ),
         ctx=artifact_ctx,
         force=force,
         allow_drift=allow_drift,

@@ -17,7 +17,10 @@ from .context import Context, Options
 from .output import emit_json, make_console, render_error
 
 # help lists these first, in this order; any other module of mlenv.cli.commands follows
-ORDER = ("init", "resolve", "install", "run", "verify", "exec", "shell", "recipes", "targets")
+ORDER = (
+    "init", "resolve", "install", "run", "verify", "exec", "shell", "env",
+    "pack", "reproduce", "diff", "export", "recipes", "targets",
+)  # fmt: skip
 _VALUE_GLOBALS = ("--manifest", "--lock")
 _FLAG_GLOBALS = ("--json", "--offline", "--debug")
 

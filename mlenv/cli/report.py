@@ -1,0 +1,394 @@
+"""`mlenv reproduce`'s verdicts: recorded vs reproduced figures, the three artifact-evaluation
+badges, and the report as Markdown and as one self-contained HTML page (inline SVG plots)."""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+MODES_ORDER = ("performance", "accuracy")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+LATENCIES = ("p50", "p90", "p99")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Figure:
+    """One recorded figure and its reproduction. rule: exact | tolerance | info (not judged)."""
+
+    scenario: str
+    mode: str
+    metric: str
+    recorded: Any
+    reproduced: Any
+    rule: str
+    ok: bool | None
+
+    @property
+    def delta_pct(self) -> float | None:
+        r, n = self.recorded, self.reproduced
+        if _number(r) and _number(n) and r:
+            return float((n - r) / abs(r) * 100.0)
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "delta_pct": self.delta_pct}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Badge:
+    name: str  # available | functional | reproduced
+    awarded: bool
+    reasons: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"awarded": self.awarded, "reasons": list(self.reasons)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reproduction:
+    bundle: str
+    target: str
+    lock: str
+    tolerance: float
+    badges: tuple[Badge, ...]
+    figures: tuple[Figure, ...] = ()
+    env_differences: tuple[str, ...] = ()
+    failures: tuple[str, ...] = ()
+    paths: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def reproduced(self) -> bool:
+        return all(b.awarded for b in self.badges)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "ok": self.reproduced,
+            "bundle": self.bundle,
+            "target": self.target,
+            "lock": self.lock,
+            "tolerance_pct": self.tolerance,
+            "badges": {b.name: b.to_dict() for b in self.badges},
+            "figures": [f.to_dict() for f in self.figures],
+            "environment_differences": list(self.env_differences),
+            "failures": list(self.failures),
+            "paths": dict(self.paths),
+        }
+
+
+def _key(doc: Mapping[str, Any]) -> tuple[str, str]:
+    return str(doc.get("scenario")), str(doc.get("mode"))
+
+
+def _order(doc: Mapping[str, Any]) -> tuple[str, int]:
+    mode = doc.get("mode")
+    return str(doc.get("scenario")), MODES_ORDER.index(mode) if mode in MODES_ORDER else 9
+
+
+def _within(recorded: Any, reproduced: Any, tolerance: float) -> bool:
+    if not isinstance(recorded, int | float) or not isinstance(reproduced, int | float):
+        return False
+    if not recorded:
+        return not reproduced
+    return abs(reproduced - recorded) / abs(recorded) * 100.0 <= tolerance + 1e-9
+
+
+Row = tuple[str, Any, Any, str, "bool | None"]  # metric, recorded, reproduced, rule, ok
+
+
+def _rows(rec: Mapping[str, Any], new: Mapping[str, Any], tolerance: float) -> list[Row]:
+    rows: list[Row] = []
+    if rec.get("mode") == "accuracy":
+        acc, acc_new = rec.get("accuracy") or {}, new.get("accuracy") or {}
+        for metric, value in sorted(acc.items()):
+            other = acc_new.get(metric)
+            rows.append((metric, value, other, "exact", bool(new) and other == value))
+        if not acc:
+            rows.append(("accuracy", None, acc_new or None, "exact", bool(new)))
+        return rows
+    valid, valid_new = rec.get("valid"), new.get("valid")
+    rows.append(("valid", valid, valid_new, "exact", bool(new) and valid_new == valid))
+    sps, sps_new = rec.get("samples_per_second"), new.get("samples_per_second")
+    ok = _within(sps, sps_new, tolerance)
+    rows.append(("samples_per_second", sps, sps_new, "tolerance", ok))
+    lat, lat_new = rec.get("latency_ns") or {}, new.get("latency_ns") or {}
+    for p in (p for p in LATENCIES if lat.get(p) is not None):
+        rows.append((f"latency_ns.{p}", lat.get(p), lat_new.get(p), "info", None))
+    return rows
+
+
+def compare(
+    recorded: Sequence[Mapping[str, Any]],
+    reproduced: Sequence[Mapping[str, Any]],
+    tolerance: float,
+) -> list[Figure]:
+    """Accuracy must match exactly, validity too; samples/s within `tolerance` percent
+    (either way); latency percentiles are shown but not judged."""
+    again = {_key(d): d for d in reproduced}
+    out: list[Figure] = []
+    for rec in sorted(recorded, key=_order):
+        scenario, mode = _key(rec)
+        for metric, a, b, rule, ok in _rows(rec, again.get((scenario, mode), {}), tolerance):
+            figure = Figure(
+                scenario=scenario,
+                mode=mode,
+                metric=metric,
+                recorded=a,
+                reproduced=b,
+                rule=rule,
+                ok=ok,
+            )
+            out.append(figure)
+    return out
+
+
+def badges(
+    *,
+    missing: Sequence[str],
+    verified_files: int,
+    local: Sequence[str],
+    failures: Sequence[str],
+    runs: int,
+    figures: Sequence[Figure],
+    tolerance: float,
+) -> tuple[Badge, ...]:
+    available = Badge(
+        name="available",
+        awarded=not missing,
+        reasons=(
+            (f"{verified_files} files, every sha256 verified; nothing the lock pins is missing",)
+            if not missing
+            else tuple(f"missing: {m}" for m in missing)
+        )
+        + tuple(f"user-supplied data (not redistributable): ${v}" for v in local),
+    )
+    functional = Badge(
+        name="functional",
+        awarded=not failures,
+        reasons=tuple(failures)
+        or (f"installed offline from the bundle and ran {runs} recorded run(s)",),
+    )
+    judged = [f for f in figures if f.rule != "info"]
+    bad = [f for f in judged if not f.ok]
+    if not judged:
+        reasons: tuple[str, ...] = ("the bundle records no results to compare",)
+    elif bad:
+        reasons = tuple(_why(f, tolerance) for f in bad)
+    else:
+        reasons = (
+            f"{len(judged)} figures: accuracy and validity identical, samples/s within "
+            f"{tolerance:g} %",
+        )
+    reproduced = Badge(
+        name="reproduced", awarded=bool(judged) and not bad and functional.awarded, reasons=reasons
+    )
+    return available, functional, reproduced
+
+
+def _why(f: Figure, tolerance: float) -> str:
+    text = f"{f.scenario} {f.mode} {f.metric}: recorded {_fmt(f.recorded)}, reproduced "
+    text += _fmt(f.reproduced)
+    if f.rule == "tolerance" and f.delta_pct is not None:
+        text += f" ({f.delta_pct:+.1f} %, tolerance {tolerance:g} %)"
+    return text
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return {True: "VALID", False: "INVALID", None: "-"}[value]
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:.6g}" if abs(value) < 1 else f"{value:,.1f}"
+    if isinstance(value, int | float):
+        return f"{value:,.0f}"
+    return str(value)
+
+
+def _status(f: Figure) -> str:
+    return "info" if f.ok is None else ("ok" if f.ok else "FAIL")
+
+
+def _delta(f: Figure) -> str:
+    d = f.delta_pct
+    return "" if d is None or f.metric == "valid" else f"{d:+.2f} %"
+
+
+# -- Markdown ------------------------------------------------------------------------------------
+
+
+def render_markdown(rep: Reproduction) -> str:
+    lines = [
+        f"# Reproduction of {rep.bundle}",
+        "",
+        f"Target `{rep.target}`, lock section `{rep.lock}`. Accuracy and validity must match "
+        f"exactly; throughput within {rep.tolerance:g} %.",
+        "",
+        "| badge | verdict | why |",
+        "| --- | --- | --- |",
+    ]
+    for b in rep.badges:
+        why = "; ".join(b.reasons).replace("|", "\\|")
+        lines.append(f"| {b.name} | {'**yes**' if b.awarded else '**no**'} | {why} |")
+    lines += ["", "## Figures", ""]
+    if rep.figures:
+        lines += [
+            "| scenario | mode | figure | recorded | reproduced | change | check |",
+            "| --- | --- | --- | ---: | ---: | ---: | --- |",
+        ]
+        for f in rep.figures:
+            lines.append(
+                f"| {f.scenario} | {f.mode} | {f.metric} | {_fmt(f.recorded)} | "
+                f"{_fmt(f.reproduced)} | {_delta(f)} | {_status(f)} |"
+            )
+    else:
+        lines.append("No results were recorded in the bundle.")
+    lines += ["", "## Environment", ""]
+    if rep.env_differences:
+        lines += [f"- {d}" for d in rep.env_differences]
+    else:
+        lines.append("The reproduced environment holds the same files as the recorded one.")
+    if rep.failures:
+        lines += ["", "## Failures", ""] + [f"- {f}" for f in rep.failures]
+    if rep.paths:
+        lines += ["", "## Files", ""] + [f"- {k}: `{v}`" for k, v in sorted(rep.paths.items())]
+    return "\n".join(lines) + "\n"
+
+
+# -- HTML with inline SVG ------------------------------------------------------------------------
+
+_CSS = """
+body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:62em;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em}
+th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.yes{color:#176f2c;font-weight:bold}.no{color:#b3261e;font-weight:bold}
+.charts{display:flex;flex-wrap:wrap;gap:1em}svg{background:#fafafa;border:1px solid #ddd}
+"""
+_COLORS = {"recorded": "#8a8f98", "reproduced": "#2b6cb0"}
+_BAND = 'fill="#2f9e44" fill-opacity="0.22" stroke="#2f9e44"'
+
+
+def bar_chart(
+    title: str, rows: Sequence[tuple[str, Any, Any]], unit: str = "", tolerance: float | None = None
+) -> str:
+    """Horizontal bars, recorded (grey) over reproduced (blue), one pair per row; with a
+    tolerance, the band the reproduced bar must end in is shaded green."""
+    values = [v for _, a, b in rows for v in (a, b) if isinstance(v, int | float)]
+    if tolerance is not None:
+        values += [a * (1 + tolerance / 100) for _, a, _ in rows if isinstance(a, int | float)]
+    width, left, bar, gap = 460, 120, 14, 10
+    scale = (width - left - 90) / (max(values, default=0) or 1.0)
+    height = 40 + len(rows) * (2 * bar + gap) + 20
+    e = html.escape
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'role="img" aria-label="{e(title)}">',
+        f'<text x="8" y="18" font-size="13" font-weight="bold">{e(title)}</text>',
+    ]
+    y = 32
+    for label, rec, new in rows:
+        parts.append(f'<text x="8" y="{y + bar + 4}" font-size="11">{e(label)}</text>')
+        for i, (kind, value) in enumerate((("recorded", rec), ("reproduced", new))):
+            ok = isinstance(value, int | float) and math.isfinite(float(value))
+            length = scale * float(value) if ok else 0
+            yy = y + i * bar
+            parts.append(
+                f'<rect x="{left}" y="{yy}" width="{max(length, 0):.1f}" height="{bar - 2}" '
+                f'fill="{_COLORS[kind]}"><title>{kind}: {e(_fmt(value))}{e(unit)}</title></rect>'
+            )
+            parts.append(
+                f'<text x="{left + max(length, 0) + 4:.1f}" y="{yy + bar - 4}" font-size="10">'
+                f"{e(_fmt(value))}{e(unit)}</text>"
+            )
+        if tolerance is not None and isinstance(rec, int | float):
+            lo, hi = rec * (1 - tolerance / 100) * scale, rec * (1 + tolerance / 100) * scale
+            parts.append(
+                f'<rect x="{left + max(lo, 0):.1f}" y="{y + bar - 2}" width="{hi - max(lo, 0):.1f}"'
+                f' height="{bar + 2}" {_BAND}><title>±{tolerance:g} %</title></rect>'
+            )
+        y += 2 * bar + gap
+    parts.append(
+        f'<text x="{left}" y="{height - 6}" font-size="10" fill="{_COLORS["recorded"]}">'
+        f'■ recorded</text><text x="{left + 80}" y="{height - 6}" font-size="10" '
+        f'fill="{_COLORS["reproduced"]}">■ reproduced</text>'
+    )
+    if tolerance is not None:
+        parts.append(
+            f'<text x="{left + 175}" y="{height - 6}" font-size="10" fill="#2f9e44">'
+            f"▢ within ±{tolerance:g} %</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def charts(figures: Sequence[Figure], tolerance: float) -> list[str]:
+    out = []
+    for scenario in sorted({f.scenario for f in figures}):
+        own = [f for f in figures if f.scenario == scenario]
+        sps = [f for f in own if f.metric == "samples_per_second"]
+        if sps:
+            rows = [("samples/s", f.recorded, f.reproduced) for f in sps]
+            out.append(bar_chart(f"{scenario}: throughput", rows, tolerance=tolerance))
+        lat = [f for f in own if f.metric.startswith("latency_ns.")]
+        if lat:
+            rows = [
+                (
+                    f.metric.split(".", 1)[1],
+                    f.recorded / 1e6 if isinstance(f.recorded, int | float) else None,
+                    f.reproduced / 1e6 if isinstance(f.reproduced, int | float) else None,
+                )
+                for f in lat
+            ]
+            out.append(bar_chart(f"{scenario}: latency", rows, " ms"))
+    acc = [f for f in figures if f.mode == "accuracy"]
+    if acc:
+        rows = [(f"{f.scenario} {f.metric}", f.recorded, f.reproduced) for f in acc]
+        out.append(bar_chart("accuracy", rows))
+    return out
+
+
+def render_html(rep: Reproduction) -> str:
+    e = html.escape
+    badge_rows = "".join(
+        f"<tr><td>{e(b.name)}</td><td class='{'yes' if b.awarded else 'no'}'>"
+        f"{'yes' if b.awarded else 'no'}</td><td>{'<br>'.join(e(r) for r in b.reasons)}</td></tr>"
+        for b in rep.badges
+    )
+    figure_rows = "".join(
+        f"<tr><td>{e(f.scenario)}</td><td>{e(f.mode)}</td><td>{e(f.metric)}</td>"
+        f"<td class='num'>{e(_fmt(f.recorded))}</td><td class='num'>{e(_fmt(f.reproduced))}</td>"
+        f"<td class='num'>{e(_delta(f))}</td><td class='{'no' if f.ok is False else ''}'>"
+        f"{e(_status(f))}</td></tr>"
+        for f in rep.figures
+    )
+    env = (
+        "<ul>" + "".join(f"<li>{e(d)}</li>" for d in rep.env_differences) + "</ul>"
+        if rep.env_differences
+        else "<p>The reproduced environment holds the same files as the recorded one.</p>"
+    )
+    failures = (
+        "<h2>Failures</h2><ul>" + "".join(f"<li>{e(x)}</li>" for x in rep.failures) + "</ul>"
+        if rep.failures
+        else ""
+    )
+    verdict = "reproduced" if rep.reproduced else "not reproduced"
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        f"<title>Reproduction: {e(verdict)}</title><style>{_CSS}</style></head><body>"
+        f"<h1>Reproduction of {e(rep.bundle)}: "
+        f"<span class='{'yes' if rep.reproduced else 'no'}'>{e(verdict)}</span></h1>"
+        f"<p>Target <code>{e(rep.target)}</code>, lock section <code>{e(rep.lock)}</code>. "
+        f"Accuracy and validity must match exactly; throughput within {rep.tolerance:g} %.</p>"
+        f"<table><tr><th>badge</th><th>verdict</th><th>why</th></tr>{badge_rows}</table>"
+        f"<h2>Recorded vs reproduced</h2><div class='charts'>{''.join(charts(rep.figures, rep.tolerance))}</div>"
+        "<table><tr><th>scenario</th><th>mode</th><th>figure</th><th>recorded</th>"
+        f"<th>reproduced</th><th>change</th><th>check</th></tr>{figure_rows}</table>"
+        f"<h2>Environment</h2>{env}{failures}</body></html>\n"
+    )

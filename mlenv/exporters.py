@@ -1,0 +1,240 @@
+"""Other tools' formats written from one lock section (`mlenv export`): pure text writers.
+
+- `requirements`: pip's format, one `name==version --hash=sha256:…` per pinned file
+  (installable with `pip install --require-hashes --no-deps -r FILE`);
+- `pylock`: `pylock.toml` (PEP 751), one package per pin with its one file;
+- `conda-explicit`: an `@EXPLICIT` file (CEP 23): one URL per package with `#sha256:…`;
+- `dockerfile`: an image that installs mlenv, then `mlenv install --frozen` and
+  `mlenv run --frozen` for the section's target.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from packaging.utils import canonicalize_name
+
+from .errors import UsageError
+from .lock import LockTarget, PypiPin
+
+FORMATS = ("requirements", "pylock", "conda-explicit", "dockerfile")
+DEFAULT_FILES = {
+    "requirements": "requirements.txt",
+    "pylock": "pylock.toml",
+    "conda-explicit": "conda-explicit.txt",
+    "dockerfile": "Dockerfile",
+}
+PYPI_FILES = "https://files.pythonhosted.org/"
+PYPI_SIMPLE = "https://pypi.org/simple"
+_SYS_PLATFORM = {"linux": "linux", "darwin": "darwin", "windows": "win32"}
+_MACHINE = {("windows", "x86_64"): "AMD64", ("windows", "arm64"): "ARM64"}
+_DOCKER_PLATFORM = {"x86_64": "linux/amd64", "aarch64": "linux/arm64", "arm64": "linux/arm64"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExportContext:
+    """What a writer may need besides the lock section (all optional for most formats)."""
+
+    lock_file: str = "mlenv.lock"  # the lock's name beside the manifest
+    manifest_file: str = "mlenv.yaml"
+    recipe_folders: tuple[str, ...] = ()  # the manifest's `recipes:` (relative folders)
+    mlenv_spec: str = "mlenv"  # what `pip install` installs in the Dockerfile
+    base_dir: Path | None = None  # resolves `./…` conda URLs to file:// URLs
+    generator: str = "mlenv"
+
+
+def _header(section: LockTarget, what: str) -> list[str]:
+    facts = section.facts
+    return [
+        f"# {what} for target {section.name}, written by `mlenv export` from the lock.",
+        f"# lock section {section.digest()}",
+        f"# os {facts.get('os')}, arch {facts.get('arch')}, python {facts.get('python')}, "
+        f"accelerator {facts.get('accelerator')}",
+    ]
+
+
+def requirements_txt(section: LockTarget, ctx: ExportContext | None = None) -> str:
+    if not section.pypi:
+        raise UsageError(
+            f"the lock's target {section.name} pins no PyPI packages",
+            hint="nothing to write as requirements; try `--format conda-explicit`",
+        )
+    lines = [*_header(section, "pip requirements (install with --require-hashes --no-deps)")]
+    for pin in sorted(section.pypi, key=lambda p: canonicalize_name(p.name)):
+        lines.append(f"{canonicalize_name(pin.name)}=={pin.version} \\")
+        lines.append(f"    --hash=sha256:{pin.sha256}")
+    return "\n".join(lines) + "\n"
+
+
+# -- pylock.toml ---------------------------------------------------------------------------------
+
+
+def _toml_str(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    escaped = re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\u{ord(m.group()):04x}", escaped)
+    return f'"{escaped}"'
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return _toml_str(str(value))
+
+
+def _toml_lines(values: dict[str, Any]) -> list[str]:
+    return [f"{key} = {_toml_value(v)}" for key, v in values.items() if v is not None]
+
+
+def _toml_table(header: str, values: dict[str, Any]) -> list[str]:
+    return [header, *_toml_lines(values), ""]
+
+
+def environment_marker(section: LockTarget) -> str | None:
+    """The PEP 508 marker of the section's platform (None when its os is unknown)."""
+    os_name, arch = str(section.facts.get("os", "")), str(section.facts.get("arch", ""))
+    platform = _SYS_PLATFORM.get(os_name)
+    if platform is None or not arch:
+        return None
+    machine = _MACHINE.get((os_name, arch), arch)
+    return f"sys_platform == '{platform}' and platform_machine == '{machine}'"
+
+
+def _file_table(pin: PypiPin) -> dict[str, Any]:
+    return {
+        "name": pin.filename,
+        "url": pin.url,
+        "size": pin.size,
+        "hashes": {"sha256": pin.sha256},
+    }
+
+
+def pylock_toml(section: LockTarget, ctx: ExportContext | None = None) -> str:
+    ctx = ctx or ExportContext()
+    python = str(section.facts.get("python", ""))
+    marker = environment_marker(section)
+    top: dict[str, Any] = {
+        "lock-version": "1.0",
+        "environments": [marker] if marker else None,
+        "requires-python": f"=={python}.*" if python else None,
+        "created-by": ctx.generator,
+    }
+    lines = [*_header(section, "PEP 751 lock file"), ""]
+    lines += [*_toml_lines(top), ""]
+    for pin in sorted(section.pypi, key=lambda p: canonicalize_name(p.name)):
+        index = PYPI_SIMPLE if pin.url.startswith(PYPI_FILES) else None
+        lines += _toml_table(
+            "[[packages]]",
+            {"name": canonicalize_name(pin.name), "version": pin.version, "index": index},
+        )
+        if pin.filename.endswith(".whl"):
+            lines += _toml_table("[[packages.wheels]]", _file_table(pin))
+        else:
+            lines += _toml_table("[packages.sdist]", _file_table(pin))
+    lines += _toml_table("[tool.mlenv]", {"target": section.name, "lock-section": section.digest()})
+    for a in sorted(section.artifacts, key=lambda a: (a.package, a.name)):
+        lines += _toml_table(
+            "[[tool.mlenv.artifacts]]",
+            {
+                "package": a.package,
+                "name": a.name,
+                "url": a.url,
+                "sha256": a.sha256,
+                "md5": a.md5,
+                "member": a.member,
+                "member-sha256": a.member_sha256,
+                "local-env": a.local_env,
+            },
+        )
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+# -- conda @EXPLICIT -----------------------------------------------------------------------------
+
+
+def conda_explicit(section: LockTarget, ctx: ExportContext | None = None) -> str:
+    ctx = ctx or ExportContext()
+    if not section.conda:
+        raise UsageError(
+            f"the lock's target {section.name} pins no conda packages",
+            hint="nothing to write as @EXPLICIT; try `--format requirements` or `pylock`",
+        )
+    subdirs = sorted({c.subdir for c in section.conda} - {"noarch"})
+    platform = subdirs[0] if subdirs else section.facts.get("conda-platform", "noarch")
+    lines = [*_header(section, "conda explicit environment"), f"# platform: {platform}"]
+    lines.append("@EXPLICIT")
+    for pin in sorted(section.conda, key=lambda c: (c.name, c.version, c.build)):
+        url = pin.url.split("#", 1)[0]
+        if url.startswith(("./", "../")) and ctx.base_dir is not None:
+            url = (ctx.base_dir / url).resolve().as_uri()
+        lines.append(f"{url}#sha256:{pin.sha256}")
+    return "\n".join(lines) + "\n"
+
+
+# -- Dockerfile ----------------------------------------------------------------------------------
+
+
+def _shell_word(value: str) -> str:
+    return value if re.fullmatch(r"[A-Za-z0-9_./:=@+-]+", value) else f'"{value}"'
+
+
+def dockerfile(section: LockTarget, ctx: ExportContext | None = None) -> str:
+    ctx = ctx or ExportContext()
+    facts = section.facts
+    if facts.get("os") != "linux":
+        raise UsageError(
+            f"target {section.name} is for {facts.get('os')}: container images run linux targets",
+            hint="export a linux target with --target",
+        )
+    python = str(facts.get("python") or "3.11")
+    platform = _DOCKER_PLATFORM.get(str(facts.get("arch")), "linux/amd64")
+    target = _shell_word(section.name)
+    copies = [f"COPY {ctx.manifest_file} ./mlenv.yaml", f"COPY {ctx.lock_file} ./mlenv.lock"]
+    for folder in ctx.recipe_folders:
+        rel = folder.strip("/").removeprefix("./") or "."
+        copies.append(f"COPY {rel}/ ./{rel}/")
+    lines = [
+        "# syntax=docker/dockerfile:1",
+        *_header(section, "container image"),
+        f"# build: docker build -t {section.name} .   run: docker run --rm {section.name}",
+    ]
+    if facts.get("accelerator") not in (None, "none"):
+        lines.append(
+            f"# the target has a {facts.get('accelerator')} accelerator: run with --gpus all "
+            "(the NVIDIA container toolkit provides the driver)"
+        )
+    lines += [
+        f"FROM --platform={platform} python:{python}-slim",
+        "# --build-arg MLENV_SPEC=… installs mlenv from elsewhere (a wheel, git+https://…)",
+        "ARG MLENV_SPEC=" + _shell_word(ctx.mlenv_spec),
+        "ENV MLENV_HOME=/opt/mlenv PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1",
+        'RUN pip install "${MLENV_SPEC}"',
+        "WORKDIR /work",
+        *copies,
+        f"RUN mlenv install --frozen --target {target}",
+        f'CMD ["mlenv", "run", "--frozen", "--target", "{section.name}"]',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+WRITERS = {
+    "requirements": requirements_txt,
+    "pylock": pylock_toml,
+    "conda-explicit": conda_explicit,
+    "dockerfile": dockerfile,
+}
+
+
+def export(fmt: str, section: LockTarget, ctx: ExportContext | None = None) -> str:
+    writer = WRITERS.get(fmt)
+    if writer is None:
+        raise UsageError(f"unknown export format {fmt!r}", hint=f"one of {', '.join(FORMATS)}")
+    return writer(section, ctx)
