@@ -7,10 +7,13 @@ import re
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-from mlenv.index import RecipeIndex
 from mlenv.lock import SystemPin
 from mlenv.sources import DetectSource
+
+if TYPE_CHECKING:
+    from mlenv.index import RecipeIndex
 
 
 def detect(source: DetectSource, path: str | None = None) -> list[str]:

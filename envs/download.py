@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +35,9 @@ def apply_mirrors(url: str, mirrors: Mapping[str, str]) -> str:
 def _fetch_http(
     url: str, part: Path, options: FetchOptions, reporter: Reporter, label: str
 ) -> None:
+    import urllib.error  # only when something is downloaded: start-up stays fast
+    import urllib.request
+
     attempt = 0
     while True:
         have = part.stat().st_size if part.exists() else 0

@@ -19,9 +19,9 @@ from mlenv import __version__
 from mlenv.errors import InstallError
 from mlenv.lock import LockTarget
 
-from .artifacts import ArtifactContext, place_artifact, verify_placed
-from .conda import build_conda
+from .artifacts import ArtifactContext, place_artifact, placed_file, verify_placed
 from .detect import system_drift
+from .store import Store
 from .venv import UvRunner, build_venv, venv_python
 
 ENV_FILE = "env.json"
@@ -43,7 +43,7 @@ class Environment:
 
     def artifact(self, package: str) -> list[Path]:
         return [
-            self.artifacts / v["path"]
+            placed_file(self.artifacts, v)
             for k, v in sorted(self.info["artifacts"].items())
             if k.split("/", 1)[0] == package
         ]
@@ -159,16 +159,19 @@ def _build(
     for pin in sorted(section.artifacts, key=lambda a: (a.package, a.name)):
         ctx.reporter.info(f"placing {pin.package}: {pin.name}")
         artifacts[f"{pin.package}/{pin.name}"] = place_artifact(pin, build / "artifacts", ctx)
-    build_conda(
-        section.conda,
-        build / "conda",
-        store=ctx.store,
-        options=ctx.options,
-        reporter=ctx.reporter,
-        project_dir=ctx.project_dir,
-        cache_dir=ctx.store.home / "cache" / "rattler" / "pkgs",
-        final_prefix=final / "conda",
-    )
+    if section.conda:
+        from .conda import build_conda  # py-rattler: imported only when there is conda work
+
+        build_conda(
+            section.conda,
+            build / "conda",
+            store=ctx.store,
+            options=ctx.options,
+            reporter=ctx.reporter,
+            project_dir=ctx.project_dir,
+            cache_dir=ctx.store.home / "cache" / "rattler" / "pkgs",
+            final_prefix=final / "conda",
+        )
     shutil.rmtree(scratch, ignore_errors=True)
     info = {
         "version": 1,
@@ -242,7 +245,9 @@ def verify_conda(section: LockTarget, prefix: Path) -> list[str]:
     return out
 
 
-def verify_env(section: LockTarget, env_dir: Path, path: str | None = None) -> list[str]:
+def verify_env(
+    section: LockTarget, env_dir: Path, path: str | None = None, store: Store | None = None
+) -> list[str]:
     """Every difference between the environment and the lock section."""
     env = read_env(env_dir)
     if env is None:
@@ -260,6 +265,6 @@ def verify_env(section: LockTarget, env_dir: Path, path: str | None = None) -> l
             out.append(f"pypi {pin.name}: {have} installed, lock pins {pin.version}")
     out.extend(f"pypi {name} {v}: not in the lock" for name, v in sorted(installed.items()))
     out.extend(verify_conda(section, env.path / "conda"))
-    out.extend(verify_placed(env.artifacts, env.info.get("artifacts", {})))
+    out.extend(verify_placed(env.artifacts, env.info.get("artifacts", {}), store))
     out.extend(system_drift(section.system, path))
     return out

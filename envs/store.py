@@ -12,12 +12,16 @@ import fcntl
 import hashlib
 import os
 import shutil
-from collections.abc import Iterator
+import time
+import weakref
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
-from mlenv.errors import IntegrityError
+from mlenv.errors import InstallError, IntegrityError
 
 CHUNK = 1 << 20
+STORE_LOCK = "_store.lock"  # shared while a process uses the store; `mlenv env gc` takes it alone
 
 
 def sha256_file(path: Path) -> str:
@@ -53,6 +57,10 @@ class Store:
         self.objects = home / "store" / "sha256"
         self.locks = home / "store" / "locks"
         self.tmp = home / "store" / "tmp"
+        self.trees = home / "store" / "trees"  # extracted archives, by (sha256, extract, strip)
+        self.md5_index = home / "store" / "md5"
+        self.wheels = home / "store" / "wheels"  # <sha256>/<wheel filename>: links for uv
+        self._whole: IO[str] | None = None  # the store-wide lock's file, opened on first use
 
     def path(self, sha256: str) -> Path:
         return self.objects / sha256[:2] / sha256
@@ -60,9 +68,49 @@ class Store:
     def has(self, sha256: str) -> bool:
         return self.path(sha256).is_file()
 
+    def _whole_lock(self) -> IO[str]:
+        if self._whole is None:
+            self.locks.mkdir(parents=True, exist_ok=True)
+            self._whole = (self.locks / STORE_LOCK).open("a+")
+            weakref.finalize(self, self._whole.close)
+            fcntl.flock(self._whole, fcntl.LOCK_SH)
+        return self._whole
+
+    @contextlib.contextmanager
+    def exclusive(
+        self, *, timeout: float = 600.0, waiting: Callable[[], None] | None = None
+    ) -> Iterator[None]:
+        """The whole store for this process alone (gc): waits until no other process uses it.
+
+        Every process that uses the store holds the store-wide lock shared from its first
+        `lock()` until its Store object is freed, so nothing in use can disappear under it.
+        """
+        f = self._whole_lock()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if waiting is not None:
+                    waiting()
+                    waiting = None
+                if time.monotonic() > deadline:
+                    fcntl.flock(f, fcntl.LOCK_SH)  # a failed conversion dropped the shared lock
+                    raise InstallError(
+                        f"the store at {self.home} stayed busy for {timeout:.0f} s",
+                        why="other mlenv processes are installing from it",
+                        hint="run the command again once they are done",
+                    ) from None
+                time.sleep(0.1)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_SH)
+
     @contextlib.contextmanager
     def lock(self, key: str) -> Iterator[None]:
-        self.locks.mkdir(parents=True, exist_ok=True)
+        self._whole_lock()
         with (self.locks / f"{key}.lock").open("a+") as f:
             fcntl.flock(f, fcntl.LOCK_EX)
             try:
@@ -76,16 +124,30 @@ class Store:
         self.tmp.mkdir(parents=True, exist_ok=True)
         return self.tmp / f"{key}.part"
 
+    def wheel_link(self, sha256: str, filename: str) -> Path:
+        """`store/wheels/<sha256>/<filename>`: the object linked under its wheel's name at a
+        path that never changes, for `uv pip sync --find-links` (uv keys its cache of unpacked
+        wheels by path: a new wheelhouse per build unpacks every wheel again)."""
+        dest = self.wheels / sha256 / filename
+        if not dest.is_file():
+            with self.lock(sha256):
+                if not dest.is_file():
+                    tmp = dest.with_name(f".{filename}.{os.getpid()}.tmp")
+                    tmp.unlink(missing_ok=True)
+                    link_or_copy(self.path(sha256), tmp)
+                    os.replace(tmp, dest)
+        return dest
+
     def sha256_for_md5(self, md5: str) -> str | None:
         """The sha256 an md5-pinned artifact was stored under, when it was stored before."""
         try:
-            sha = (self.home / "store" / "md5" / md5).read_text(encoding="ascii").strip()
+            sha = (self.md5_index / md5).read_text(encoding="ascii").strip()
         except OSError:
             return None
         return sha if self.has(sha) else None
 
     def remember_md5(self, md5: str, sha256: str) -> None:
-        folder = self.home / "store" / "md5"
+        folder = self.md5_index
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f".{md5}.{os.getpid()}.tmp"
         tmp.write_text(sha256 + "\n", encoding="ascii")

@@ -17,7 +17,7 @@ from mlenv.lock import PypiPin
 from mlenv.reporter import Reporter
 
 from .download import FetchOptions, fetch_to_store
-from .store import Store, link_or_copy
+from .store import Store
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,15 +70,15 @@ def build_venv(
     reporter: Reporter,
     scratch: Path,
 ) -> None:
-    files = fetch_wheels(pins, store, options, reporter)
-    wheelhouse = scratch / "wheelhouse"
-    wheelhouse.mkdir(parents=True, exist_ok=True)
-    for pin in pins:
-        link_or_copy(files[pin.sha256], wheelhouse / pin.filename)
+    fetch_wheels(pins, store, options, reporter)
+    # each wheel under its name at a path that never changes (store/wheels/<sha256>/): uv keys
+    # its cache of unpacked wheels by path, so a wheelhouse per build unpacked them every time
+    houses = [str(store.wheel_link(p.sha256, p.filename).parent) for p in pins]
     reporter.info(f"creating the Python environment ({len(pins)} packages)")
     uv.run(["venv", "--relocatable", "--quiet", "--python", python, str(venv)], "create the venv")
     if not pins:
         return
+    scratch.mkdir(parents=True, exist_ok=True)
     requirements = scratch / "requirements.txt"
     requirements.write_text(
         "".join(f"{p.name}=={p.version} --hash=sha256:{p.sha256}\n" for p in pins), encoding="utf-8"
@@ -91,8 +91,7 @@ def build_venv(
             "--python",
             str(venv_python(venv)),
             "--no-index",
-            "--find-links",
-            str(wheelhouse),
+            *(arg for house in houses for arg in ("--find-links", house)),
             "--require-hashes",
             "--quiet",
         ],

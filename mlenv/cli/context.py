@@ -8,18 +8,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from mlenv.errors import LockError, UsageError
 from mlenv.host import detect_host
-from mlenv.index import RecipeIndex, index_roots, load_index
 from mlenv.lock import Lock, LockTarget, load_lock
-from mlenv.manifest import Manifest, load_manifest
 from mlenv.paths import builtin_recipes_dir, mlenv_home
 from mlenv.target import Target
 
 from .output import ConsoleReporter
+
+if TYPE_CHECKING:  # imported where used: `install --frozen` needs neither
+    from mlenv.index import RecipeIndex
+    from mlenv.manifest import Manifest
 
 
 @dataclass(kw_only=True)
@@ -60,10 +63,14 @@ class Context:
                 f"no manifest at {self.manifest_path}",
                 hint="run `mlenv init` to write one, or pass --manifest PATH",
             )
+        from mlenv.manifest import load_manifest
+
         return load_manifest(self.manifest_path)
 
     @cached_property
     def index(self) -> RecipeIndex:
+        from mlenv.index import index_roots, load_index
+
         manifest = self.manifest if self.manifest_path.exists() else None
         extra = manifest.recipes if manifest else ()
         return load_index(

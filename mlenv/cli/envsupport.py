@@ -10,9 +10,7 @@ from mlenv.envs.venv import UvRunner
 from mlenv.errors import InstallError, LockError
 from mlenv.lock import Lock, LockTarget, write_lock
 from mlenv.paths import project_env_dir
-from mlenv.resolver.lockgen import build_lock
 
-from .commands.resolve import previous_lock, resolve_options, staleness
 from .context import Context
 
 
@@ -25,6 +23,10 @@ def current_lock(ctx: Context, *, frozen: bool) -> Lock:
                 hint="run `mlenv resolve` first (or drop --frozen)",
             )
         return ctx.lock()
+    from mlenv.resolver.lockgen import build_lock  # the resolver only when not --frozen
+
+    from .commands.resolve import previous_lock, resolve_options, staleness
+
     lock = previous_lock(ctx)
     reasons = staleness(ctx, lock, list(ctx.manifest.targets))
     if not reasons and lock is not None:

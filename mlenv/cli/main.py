@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -75,7 +76,24 @@ def _order(item: tuple[str, ModuleType]) -> tuple[int, str]:
     return (ORDER.index(name) if name in ORDER else len(ORDER), name)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def only_command(name: str | None) -> dict[str, ModuleType] | None:
+    """The module of command `name` alone (a module named like it, or `name_`, or `exec_` for
+    `shell`, that lists it in COMMANDS): running a command imports one command module."""
+    from . import commands
+
+    if not name or not name.replace("-", "_").isidentifier():
+        return None
+    stem = name.replace("-", "_")
+    for candidate in (stem, f"{stem}_", "exec_" if name == "shell" else ""):
+        qualified = f"{commands.__name__}.{candidate}"
+        if candidate and importlib.util.find_spec(qualified) is not None:
+            module = importlib.import_module(qualified)
+            if name in getattr(module, "COMMANDS", ()):
+                return {name: module}
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlenv",
         description="Resolve, lock, install and run ML benchmarks reproducibly.",
@@ -84,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"mlenv {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module in sorted(command_modules().items(), key=_order):
+    modules = only_command(command) or command_modules()
+    for name, module in sorted(modules.items(), key=_order):
         module.add_parser(sub, name)
     return parser
 
@@ -96,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         options, rest = split_globals(argv)
     except SystemExit as e:
         return int(e.code or 2)
-    parser = build_parser()
+    parser = build_parser(rest[0] if rest else None)
     args = parser.parse_args(rest)  # exits 2 on usage errors, as argparse does
     if not args.command:
         parser.print_help(sys.stderr)

@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 
 from mlenv.errors import MlenvError
 
+if TYPE_CHECKING:  # rich.progress is imported on the first bar: start-up stays fast
+    from rich.progress import Progress, TaskID
+
 
 class ConsoleReporter:
-    """The reporter the library stages talk to; quiet progress lines on stderr."""
+    """The reporter the library stages talk to, on stderr.
+
+    On a terminal, each download is a progress bar (bytes, speed, time left) that becomes one
+    line when it ends; elsewhere (logs, CI, pipes) each download is one line when it starts.
+    Bars never touch stdout (no stream redirection), so `--json` stays clean.
+    """
 
     def __init__(self, console: Console) -> None:
         self.console = console
         self._totals: dict[str, int | None] = {}
+        self._progress: Progress | None = None
+        self._tasks: dict[str, TaskID] = {}
 
     def info(self, message: str) -> None:
         self.console.print(f"[dim]·[/dim] {escape(message)}", highlight=False)
@@ -27,16 +38,83 @@ class ConsoleReporter:
         self.console.print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False)
 
     def start(self, label: str, total: int | None) -> None:
-        if label not in self._totals:
+        if self.console.is_terminal:
+            progress = self._bars()
+            task = self._tasks.get(label)
+            if task is None:  # a retry starts the same label again: reset its bar
+                self._tasks[label] = progress.add_task(_short(label), total=total)
+            else:
+                progress.reset(task, total=total)
+        elif label not in self._totals:
             size = f" ({total / 1e6:.1f} MB)" if total else ""
             self.console.print(f"[dim]↓[/dim] downloading {escape(label)}{size}", highlight=False)
         self._totals[label] = total
 
     def advance(self, label: str, amount: int) -> None:
-        pass
+        task = self._tasks.get(label)
+        if task is not None and self._progress is not None:
+            self._progress.advance(task, amount)
 
     def done(self, label: str) -> None:
         self._totals.pop(label, None)
+        task = self._tasks.pop(label, None)
+        progress = self._progress
+        if task is None or progress is None:
+            return
+        state = next(t for t in progress.tasks if t.id == task)
+        elapsed = state.finished_time or state.elapsed or 0.0
+        progress.remove_task(task)
+        if not self._tasks:
+            self.close()
+        self.console.print(
+            f"[dim]↓[/dim] {escape(label)} [dim]{size_text(int(state.completed))} in "
+            f"{elapsed:.1f} s[/dim]",
+            highlight=False,
+        )
+
+    def close(self) -> None:
+        """Stop the bars (also at exit, should a download end in an error)."""
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+            self._tasks.clear()
+
+    def _bars(self) -> Progress:
+        if self._progress is None:
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
+            from rich.progress import Progress as _Progress
+
+            self._progress = _Progress(
+                TextColumn("[dim]↓[/dim] {task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=True,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
+            self._progress.start()
+            atexit.register(self.close)
+        return self._progress
+
+
+def size_text(n: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
+def _short(label: str, width: int = 48) -> str:
+    return escape(label if len(label) <= width else label[: width - 1] + "…")
 
 
 def make_console() -> Console:

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from mlenv.envs.materialize import verify_env
+from mlenv.envs.store import Store
 from mlenv.errors import InstallError
 from mlenv.paths import project_env_dir
 
@@ -24,7 +25,10 @@ def add_parser(sub: Any, name: str) -> None:
 def run(args: argparse.Namespace, ctx: Context) -> int:
     section = ctx.lock_section(ctx.lock(), args.target)
     differences = verify_env(
-        section, project_env_dir(ctx.project_dir, section.name), ctx.environ.get("PATH")
+        section,
+        project_env_dir(ctx.project_dir, section.name),
+        ctx.environ.get("PATH"),
+        Store(ctx.home),  # names the changed files of an extracted archive
     )
     if differences:
         raise InstallError(
