@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
 
 from . import registry
 from .backends.base import Backend
 from .config import RunConfig
+from .data.cache import load_dataset
 from .data.dataset import Dataset
 from .errors import HarnessError
+from .loadgen import compliance
+from .loadgen.dispatch import Inline, Pool
+from .loadgen.progress import Progress
 from .loadgen.run import TestPlan, run_test
 from .loadgen.scenarios import Scenario, scenario
-from .loadgen.sut import QueryHandler, SampleStore
+from .loadgen.sut import Failure, SampleStore, Worker
 from .loadgen.userconf import UserConf, user_conf
 from .metrics.base import Metric
 from .report import Reporter
 from .results import document, logs
+from .results.histogram import HISTOGRAM, latency_histogram
 from .results.performance import performance
+from .warmup import Timing, warm_up, worker_count
 
 USER_CONF = "user.conf"
 
@@ -31,13 +41,22 @@ class Parts:
     metric: Metric
     backend: Backend
     dataset: Dataset
+    timing: Timing  # of the warm-up batch: sizes the worker pool
+
+
+@dataclass(frozen=True, kw_only=True)
+class Latencies:
+    """Issue-to-completion latencies the workers measured, with how many samples each counts."""
+
+    values_ns: NDArray[np.int64]
+    weights: NDArray[np.int64]
 
 
 def execute(config: RunConfig, report: Reporter) -> dict[str, object]:
     """Run the test the config describes; return the result document written to result.json."""
     parts = prepare(config, report)
-    measure(config, parts, report)
-    doc = summarize(config, parts, report)
+    latencies = measure(config, parts, report)
+    doc = summarize(config, parts, latencies, report)
     path = config.output_dir / document.RESULT
     _write(path, document.result_text(doc))
     report.info(f"wrote {path}")
@@ -46,48 +65,92 @@ def execute(config: RunConfig, report: Reporter) -> dict[str, object]:
 
 def prepare(config: RunConfig, report: Reporter) -> Parts:
     kind = scenario(config.scenario)
-    conf = user_conf(config.settings, config.scenario)
+    data = config.data
+    conf = user_conf(
+        config.settings,
+        config.scenario,
+        samples=data.samples,
+        performance_sample_count=data.performance_sample_count,
+    )
     for key in conf.not_applicable:
         report.info(f"setting {key} does not apply to {config.scenario}; left out of user.conf")
-    preprocess = registry.preprocessor(config.data.preprocess)
-    metric = registry.metric(config.data.metric)
+    preprocess = registry.preprocessor(data.preprocess)
+    metric = registry.metric(data.metric)
+    audit = config.compliance
+    if config.mode == "accuracy" or (audit is not None and audit.test == "TEST01"):
+        metric.ready()
+    if audit is not None:
+        compliance.check_possible(audit.test, audit.reference_dir, data.performance_sample_count)
     backend = registry.backend(config.backend.name)(config.model, config.backend)
-    if config.backend.version and backend.version != config.backend.version:
+    locked = config.backend.version
+    if locked and backend.version.split("+")[0] != locked.split("+")[0]:
         report.warn(
-            f"the lock names {config.backend.name} {config.backend.version}, "
-            f"this environment has {backend.version}"
+            f"the lock names {config.backend.name} {locked}, this environment has {backend.version}"
         )
-    if not config.data.path.exists():
+    if not data.path.exists():
         raise HarnessError(
-            f"dataset {config.dataset}: {config.data.path} does not exist",
+            f"dataset {config.dataset}: {data.path} does not exist",
             hint="run `mlenv install` again",
         )
-    report.info(f"loading {config.dataset} from {config.data.path}")
-    dataset = preprocess(config.data.path, config.data.preprocess_params, config.data.samples)
-    dataset.check_against(config.model.inputs, name=config.data.preprocess)
-    parts = Parts(scenario=kind, user_conf=conf, metric=metric, backend=backend, dataset=dataset)
-    _warm_up(config, parts)
-    return parts
+    report.info(f"loading {config.dataset} from {data.path}")
+    dataset = load_dataset(
+        preprocess,
+        name=data.preprocess,
+        path=data.path,
+        params=data.preprocess_params,
+        samples=data.samples,
+        cache_dir=config.cache_dir,
+        digest=data.digest,
+        report=report,
+    )
+    dataset.check_against(config.model.inputs, name=data.preprocess)
+    timing = warm_up(config, backend, metric, dataset)
+    return Parts(
+        scenario=kind,
+        user_conf=conf,
+        metric=metric,
+        backend=backend,
+        dataset=dataset,
+        timing=timing,
+    )
 
 
-def measure(config: RunConfig, parts: Parts, report: Reporter) -> None:
+def measure(config: RunConfig, parts: Parts, report: Reporter) -> Latencies:
     """Write user.conf and run the LoadGen test; LoadGen writes its logs into output_dir."""
     out = config.output_dir
+    audit = None
     try:
         out.mkdir(parents=True, exist_ok=True)
-        for stale in (document.RESULT, document.ACCURACY_TEXT):  # never left from an older run
-            (out / stale).unlink(missing_ok=True)
+        stale = (document.RESULT, document.ACCURACY_TEXT, HISTOGRAM, *document.VERIFY_FILES)
+        for name in stale:  # never left from an older run
+            (out / name).unlink(missing_ok=True)
         (out / USER_CONF).write_text(
             parts.user_conf.render(config.benchmark, config.scenario), encoding="utf-8"
         )
+        if config.compliance is not None:
+            audit = out / compliance.AUDIT_CONFIG
+            audit.write_text(compliance.audit_config(config.compliance.test), encoding="utf-8")
     except OSError as e:
         raise HarnessError(f"cannot write into the output folder {out}: {e.strerror}") from e
     store = SampleStore(parts.dataset)
-    handler = QueryHandler(
-        store=store,
-        backend=parts.backend,
-        metric=parts.metric,
-        max_batch=config.backend.max_batch,
+    failure = Failure()
+    count = worker_count(config, parts.scenario, parts.backend, parts.timing)
+    workers = [
+        Worker(
+            store=store,
+            runner=parts.backend.runner(),
+            metric=parts.metric,
+            max_batch=config.backend.max_batch,
+            failure=failure,
+        )
+        for _ in range(count)
+    ]
+    pooled = parts.scenario.name == "Server" or (parts.scenario.pooled and count > 1)
+    delay_ns = config.backend.max_delay_us * 1000 if parts.scenario.name == "Server" else 0
+    dispatch: Inline | Pool = (
+        Pool(workers, max_batch=config.backend.max_batch, max_delay_ns=delay_ns)
+        if pooled
+        else Inline(workers[0])
     )
     plan = TestPlan(
         benchmark=config.benchmark,
@@ -97,17 +160,43 @@ def measure(config: RunConfig, parts: Parts, report: Reporter) -> None:
         output_dir=out,
         samples=config.data.samples,
         performance_sample_count=config.data.performance_sample_count,
+        audit_config=audit,
     )
-    report.info(f"running {config.benchmark} {config.scenario} {config.mode} -> {out}")
-    run_test(plan, store, handler)
-    if handler.failure is not None:
-        raise HarnessError(f"inference failed during the test: {_first_line(handler.failure)}")
+    what = config.compliance.test if config.compliance else config.mode
+    report.info(
+        f"running {config.benchmark} {config.scenario} {what} -> {out} "
+        f"({count} worker{'s' if count > 1 else ''}, batches of up to {config.backend.max_batch})"
+    )
+
+    def counters() -> tuple[int, int]:
+        return dispatch.issued, sum(w.completed for w in dispatch.workers)
+
+    def watch(min_duration_s: float | None) -> AbstractContextManager[object]:
+        return Progress(
+            counters,
+            stream=report.stream,
+            label=f"{config.scenario} {what}",
+            min_duration_s=min_duration_s,
+            expected_samples=config.data.samples if config.mode == "accuracy" else None,
+            watchdog_s=config.watchdog_s,
+            live=_is_terminal(report),
+        )
+
+    try:
+        run_test(plan, store, dispatch, watch)
+    finally:
+        dispatch.close()
+    if failure.error is not None:
+        raise HarnessError(f"inference failed during the test: {_first_line(failure.error)}")
     trace = out / logs.TRACE  # LoadGen creates it even with the trace off
     if trace.is_file() and trace.stat().st_size == 0:
         trace.unlink()
+    return _latencies(workers)
 
 
-def summarize(config: RunConfig, parts: Parts, report: Reporter) -> dict[str, object]:
+def summarize(
+    config: RunConfig, parts: Parts, latencies: Latencies, report: Reporter
+) -> dict[str, object]:
     """Read LoadGen's logs; score the accuracy log in accuracy mode (writing accuracy.txt)."""
     out = config.output_dir
     log = logs.read_detail_log(out)
@@ -115,6 +204,7 @@ def summarize(config: RunConfig, parts: Parts, report: Reporter) -> dict[str, ob
         report.warn(f"LoadGen: {error}")
     perf = None
     accuracy = None
+    verdict = None
     if config.mode == "accuracy":
         responses = logs.read_accuracy_log(out)
         scored = parts.metric.score(responses, parts.dataset.labels)
@@ -133,32 +223,59 @@ def summarize(config: RunConfig, parts: Parts, report: Reporter) -> dict[str, ob
         )
         if perf.invalid_reason:
             report.info(f"LoadGen says: {perf.invalid_reason}")
+        _histogram(config, latencies, perf.latency_ns)
+    if config.compliance is not None:
+        audit = config.compliance
+        verdict = compliance.verdict(
+            audit.test,
+            parts.scenario,
+            out,
+            audit.reference_dir,
+            metric=parts.metric,
+            labels=parts.dataset.labels,
+        )
+        for check, name in zip(("accuracy", "performance"), document.VERIFY_FILES, strict=True):
+            if check in verdict.checks:
+                _write(out / name, compliance.report_lines(verdict, check))
+        report.info(f"{audit.test}: {'PASS' if verdict.passed else 'FAIL'}")
     return document.result_document(
         config,
         valid=valid,
         performance=perf,
         accuracy=accuracy,
         backend_version=parts.backend.version,
+        backend_provider=parts.backend.provider,
         settings=parts.user_conf.values,
+        compliance=verdict.to_dict() if verdict else None,
     )
 
 
-def _warm_up(config: RunConfig, parts: Parts) -> None:
-    """One batch through the model before LoadGen starts, so that a model that cannot take the
-    data fails here with a message rather than inside LoadGen's threads."""
-    size = min(config.backend.max_batch, len(parts.dataset))
+def _histogram(config: RunConfig, latencies: Latencies, percentiles: dict[str, int | None]) -> None:
+    title = f"{config.benchmark} {config.scenario} latency"
+    png = latency_histogram(latencies.values_ns, latencies.weights, percentiles, title=title)
     try:
-        outputs = parts.backend.run([f[:size] for f in parts.dataset.features])
-        if len(outputs) != len(config.model.outputs):
-            raise ValueError(f"{len(outputs)} outputs, {len(config.model.outputs)} declared")
-        responses = parts.metric.responses(outputs)
-        if responses.shape[0] != size:
-            raise ValueError(f"{responses.shape[0]} responses for {size} samples")
-    except Exception as e:  # the backend's own errors, whatever their class
-        raise HarnessError(
-            f"model {config.model.path} failed on a batch of {size} samples: {_first_line(e)}",
-            hint="check the model recipe's inputs/outputs and backend.max_batch",
-        ) from e
+        (config.output_dir / HISTOGRAM).write_bytes(png)
+    except OSError as e:
+        raise HarnessError(f"cannot write {config.output_dir / HISTOGRAM}: {e.strerror}") from e
+
+
+def _latencies(workers: list[Worker]) -> Latencies:
+    values: list[NDArray[np.int64]] = []
+    weights: list[NDArray[np.int64]] = []
+    for w in workers:
+        values.append(np.asarray(w.latency_ns, dtype=np.int64))
+        weights.append(np.asarray(w.latency_weight, dtype=np.int64))
+        for chunk in w.latency_arrays:
+            values.append(chunk.astype(np.int64))
+            weights.append(np.ones(len(chunk), dtype=np.int64))
+    return Latencies(values_ns=np.concatenate(values), weights=np.concatenate(weights))
+
+
+def _is_terminal(report: Reporter) -> bool:
+    try:
+        return bool(report.stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 def _write(path: Path, text: str) -> None:

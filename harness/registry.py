@@ -2,7 +2,8 @@
 
 This is the harness's only module-level table that grows: a new dataset, metric or engine is
 one entry here plus its module. Backends are imported only when a run names one, because each
-needs its engine installed in the environment.
+needs its engine installed in the environment; so are the task modules that need Pillow or
+pycocotools (they import them only when used).
 """
 
 from __future__ import annotations
@@ -11,20 +12,40 @@ from importlib import import_module
 from typing import TypeVar, cast
 
 from .backends.base import BackendFactory
+from .data.coco import load_object_detection
 from .data.dataset import Preprocessor
 from .data.digits import load_digits
+from .data.images import load_image_classification
+from .data.squad import load_question_answering
 from .errors import HarnessError
 from .metrics.base import Metric
+from .metrics.coco_map import CocoMap
+from .metrics.squad import SquadF1
 from .metrics.top1 import Top1
 
 T = TypeVar("T")
 
-PREPROCESSORS: dict[str, Preprocessor] = {"digits": load_digits}
+PREPROCESSORS: dict[str, Preprocessor] = {
+    "digits": load_digits,
+    "image-classification": load_image_classification,
+    "object-detection": load_object_detection,
+    "question-answering": load_question_answering,
+}
 
-METRICS: dict[str, Metric] = {"top1": Top1()}
+METRICS: dict[str, Metric] = {"top1": Top1(), "map": CocoMap(), "f1": SquadF1()}
 
-# name -> (module in .backends, the Python module that module needs)
-BACKENDS: dict[str, tuple[str, str]] = {"onnxruntime": ("ort", "onnxruntime")}
+# framework recipe name -> (module in .backends, the Python module that module needs)
+BACKENDS: dict[str, tuple[str, str]] = {
+    "onnxruntime": ("ort", "onnxruntime"),
+    "onnxruntime-gpu": ("ort", "onnxruntime"),
+    "torch": ("pytorch", "torch"),
+    "pytorch": ("pytorch", "torch"),
+    "tflite": ("tflite", "ai_edge_litert"),
+    "litert": ("tflite", "ai_edge_litert"),
+    "ai-edge-litert": ("tflite", "ai_edge_litert"),
+    "openvino": ("openvino_rt", "openvino"),
+    "null": ("null", "numpy"),
+}
 
 
 def preprocessor(name: str) -> Preprocessor:

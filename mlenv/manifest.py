@@ -24,7 +24,10 @@ BENCHMARK_KEYS = (
     "settings",
     "threads",
     "max-batch",
+    "workers",
+    "max-delay-us",
 )
+DEFAULT_MAX_DELAY_US = 100
 
 
 def scalar_setting(value: Any) -> bool:
@@ -42,6 +45,8 @@ class Benchmark:
     scenario_settings: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
     threads: int = 0
     max_batch: int = 1024
+    workers: int = 0  # Offline/Server worker threads; 0: cores // threads
+    max_delay_us: int = DEFAULT_MAX_DELAY_US  # Server: a partial batch waits this long
 
     def settings_for(self, scenario: str) -> dict[str, Any]:
         out = dict(self.settings)
@@ -52,7 +57,7 @@ class Benchmark:
         settings: dict[str, Any] = dict(self.settings)
         for scenario, items in self.scenario_settings:
             settings[scenario] = dict(items)
-        return {
+        out: dict[str, Any] = {
             "model": self.model,
             "dataset": self.dataset,
             "backend": self.backend,
@@ -62,6 +67,12 @@ class Benchmark:
             "threads": self.threads,
             "max-batch": self.max_batch,
         }
+        # written only when set, so that manifests without them keep their digest
+        if self.workers:
+            out["workers"] = self.workers
+        if self.max_delay_us != DEFAULT_MAX_DELAY_US:
+            out["max-delay-us"] = self.max_delay_us
+        return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -157,6 +168,10 @@ def _benchmark(s: Section, problems: Problems) -> Benchmark:
             common[str(key)] = value
         else:
             problems.add(at, "expected a number or a string (or a scenario name with a mapping)")
+    for key, least in (("threads", 0), ("max-batch", 1), ("workers", 0), ("max-delay-us", 0)):
+        value = b.raw(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value < least:
+            problems.add(b.at(key), f"expected an integer >= {least}, got {value}")
     return Benchmark(
         model=b.str("model", required=True) or "",
         dataset=b.str("dataset", required=True) or "",
@@ -167,7 +182,14 @@ def _benchmark(s: Section, problems: Problems) -> Benchmark:
         scenario_settings=tuple(sorted(per.items())),
         threads=b.int("threads", default=0) or 0,
         max_batch=b.int("max-batch", default=1024) or 1024,
+        workers=b.int("workers", default=0) or 0,
+        max_delay_us=_max_delay(b),
     )
+
+
+def _max_delay(b: Section) -> int:
+    value = b.int("max-delay-us", default=DEFAULT_MAX_DELAY_US)
+    return DEFAULT_MAX_DELAY_US if value is None else value
 
 
 def load_manifest(path: Path) -> Manifest:

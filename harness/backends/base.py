@@ -12,17 +12,52 @@ from ..config import BackendSpec, ModelSpec, TensorSpec
 from ..errors import HarnessError
 
 
-class Backend(Protocol):
-    """A loaded model: ``run`` takes one array per declared input (axis 0 = batch) and returns
-    one array per declared output, in the declared order."""
-
-    @property
-    def version(self) -> str: ...
+class Runner(Protocol):
+    """Runs the model for one worker thread: one array per declared input (axis 0 = batch) in,
+    one array per declared output, in the declared order, out."""
 
     def run(self, inputs: Sequence[NDArray[Any]]) -> list[NDArray[Any]]: ...
 
 
+class Backend(Runner, Protocol):
+    """A loaded model. ``runner()`` gives each worker thread what it may call concurrently
+    with the others (the backend itself when the engine is thread-safe)."""
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def provider(self) -> str:
+        """Where it runs, as the engine names it (CPUExecutionProvider, cuda, CPU, …)."""
+        ...
+
+    @property
+    def threads(self) -> int:
+        """Intra-op threads per call; 0 when the engine takes every core."""
+        ...
+
+    def runner(self) -> Runner: ...
+
+
 BackendFactory = Callable[[ModelSpec, BackendSpec], Backend]
+
+
+def require_format(model: ModelSpec, backend: str, formats: Sequence[str]) -> None:
+    if model.format not in formats:
+        raise HarnessError(
+            f"backend {backend} runs {' or '.join(formats)} models, the model's format is "
+            f"{model.format}",
+            hint="choose a backend for that format in the manifest's benchmark.backend",
+        )
+    if not model.path.exists():
+        raise HarnessError(
+            f"model file {model.path} does not exist", hint="run `mlenv install` again"
+        )
+
+
+def load_failed(model: ModelSpec, engine: str, e: BaseException) -> HarnessError:
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    return HarnessError(f"model {model.path}: {engine} cannot load it: {first}")
 
 
 def check_tensors(

@@ -1,4 +1,4 @@
-"""``onnxruntime``: ONNX models on the CPU execution provider."""
+"""``onnxruntime``: ONNX models; the CUDA execution provider when this build has one."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ import onnxruntime as ort
 from numpy.typing import NDArray
 
 from ..config import BackendSpec, ModelSpec, TensorSpec
-from ..errors import HarnessError
-from .base import Backend, check_tensors
+from .base import Backend, Runner, check_tensors, load_failed, require_format
 
 _DTYPES: Mapping[str, str] = MappingProxyType(
     {
@@ -32,30 +31,41 @@ _DTYPES: Mapping[str, str] = MappingProxyType(
 _QUIET = 3  # onnxruntime log severity: errors only
 
 
+# Execution providers tried first when this onnxruntime build has them (onnxruntime-gpu);
+# a session falls back to the CPU when the GPU is not usable, and says so in get_providers().
+PREFERRED = ("CUDAExecutionProvider",)
+CPU = "CPUExecutionProvider"
+
+
+def choose_providers(available: Sequence[str]) -> list[str]:
+    return [p for p in PREFERRED if p in available] + [CPU]
+
+
 class OnnxRuntimeBackend:
+    """Sessions are thread-safe: every worker shares this one."""
+
     def __init__(self, model: ModelSpec, spec: BackendSpec) -> None:
-        if model.format != "onnx":
-            raise HarnessError(
-                f"backend onnxruntime runs ONNX models, the model's format is {model.format}",
-                hint="choose a backend for that format in the manifest's benchmark.backend",
-            )
-        if not model.path.is_file():
-            raise HarnessError(
-                f"model file {model.path} does not exist", hint="run `mlenv install` again"
-            )
+        require_format(model, "onnxruntime", ("onnx",))
         options = ort.SessionOptions()
         options.log_severity_level = _QUIET
         if spec.threads:
             options.intra_op_num_threads = spec.threads
+            options.inter_op_num_threads = 1
+        self._threads = spec.threads
+        providers = choose_providers(ort.get_available_providers())
         try:
-            self._session = ort.InferenceSession(
-                str(model.path), sess_options=options, providers=["CPUExecutionProvider"]
-            )
+            try:
+                self._session = ort.InferenceSession(
+                    str(model.path), sess_options=options, providers=providers
+                )
+            except Exception:
+                if providers == [CPU]:
+                    raise
+                self._session = ort.InferenceSession(
+                    str(model.path), sess_options=options, providers=[CPU]
+                )
         except Exception as e:  # onnxruntime raises its own RuntimeError subclasses
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise HarnessError(
-                f"model {model.path}: onnxruntime {ort.__version__} cannot load it: {first}"
-            ) from e
+            raise load_failed(model, f"onnxruntime {ort.__version__}", e) from e
         check_tensors(
             model.inputs, _specs(self._session.get_inputs()), kind="input", model=model.path
         )
@@ -64,10 +74,22 @@ class OnnxRuntimeBackend:
         )
         self._inputs = [t.name for t in model.inputs]
         self._outputs = [t.name for t in model.outputs]
+        self._provider = str(self._session.get_providers()[0])
 
     @property
     def version(self) -> str:
         return str(ort.__version__)
+
+    @property
+    def provider(self) -> str:
+        return self._provider
+
+    @property
+    def threads(self) -> int:
+        return self._threads
+
+    def runner(self) -> Runner:
+        return self
 
     def run(self, inputs: Sequence[NDArray[Any]]) -> list[NDArray[Any]]:
         feed = dict(zip(self._inputs, inputs, strict=True))

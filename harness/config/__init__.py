@@ -1,6 +1,14 @@
 """The run config: what one harness process measures, as written by `mlenv run`."""
 
 from .load import load_config
-from .model import BackendSpec, DataSpec, ModelSpec, RunConfig, TensorSpec
+from .model import BackendSpec, ComplianceSpec, DataSpec, ModelSpec, RunConfig, TensorSpec
 
-__all__ = ["BackendSpec", "DataSpec", "ModelSpec", "RunConfig", "TensorSpec", "load_config"]
+__all__ = [
+    "BackendSpec",
+    "ComplianceSpec",
+    "DataSpec",
+    "ModelSpec",
+    "RunConfig",
+    "TensorSpec",
+    "load_config",
+]

@@ -11,6 +11,7 @@ from . import fields as f
 
 SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
 MODES = ("performance", "accuracy")
+COMPLIANCE_TESTS = ("TEST01", "TEST04")
 DTYPES = (
     "float16",
     "float32",
@@ -54,6 +55,15 @@ class DataSpec:
     preprocess: str
     preprocess_params: Mapping[str, object]
     metric: str
+    digest: str | None = None  # the lock's hash of the dataset artifact: the QSL cache key
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComplianceSpec:
+    """A LoadGen audit test, and the scenario folder holding the runs it is checked against."""
+
+    test: str  # TEST01 | TEST04
+    reference_dir: Path  # <scenario>/ with performance/run_1/ and accuracy/
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,6 +72,8 @@ class BackendSpec:
     version: str | None
     threads: int
     max_batch: int
+    workers: int = 0  # 0: as many as the cores allow at ``threads`` each
+    max_delay_us: int = 100  # Server: how long a partial batch waits for more queries
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,6 +90,9 @@ class RunConfig:
     lock: str | None = None
     target_name: str | None = None
     target_facts: Mapping[str, object] = field(default_factory=dict)
+    cache_dir: Path | None = None  # preprocessed samples, memory-mapped; None: no cache
+    compliance: ComplianceSpec | None = None
+    watchdog_s: int = 600  # no sample completed for this long while some are due: abort
 
     @classmethod
     def from_dict(cls, d: object, *, source: str) -> RunConfig:
@@ -97,7 +112,7 @@ class RunConfig:
                 "data",
                 "backend",
             ),
-            optional=("settings", "lock", "target"),
+            optional=("settings", "lock", "target", "cache_dir", "compliance", "watchdog_s"),
         )
         version = top.get("version")
         if "version" in top and version != CONFIG_VERSION:
@@ -122,6 +137,9 @@ class RunConfig:
             lock=f.optional_string(p, top, "lock", ""),
             target_name=f.optional_string(p, target, "name", "target"),
             target_facts=f.mapping(p, target, "facts", "target"),
+            cache_dir=f.absolute_path(p, top, "cache_dir", "") if "cache_dir" in top else None,
+            compliance=_compliance(p, top["compliance"]) if "compliance" in top else None,
+            watchdog_s=f.integer(p, top, "watchdog_s", "", minimum=1, default=600),
         )
         p.raise_if_any(source, hint="the run config is written by `mlenv run`; re-run it")
         return config
@@ -167,7 +185,7 @@ def _data(p: f.Problems, value: object) -> DataSpec:
         value,
         "data",
         required=("path", "samples", "preprocess", "metric"),
-        optional=("performance_sample_count",),
+        optional=("performance_sample_count", "digest"),
     )
     samples = f.integer(p, d, "samples", "data", minimum=1, default=1)
     performance = f.integer(p, d, "performance_sample_count", "data", minimum=1, default=samples)
@@ -185,16 +203,31 @@ def _data(p: f.Problems, value: object) -> DataSpec:
         preprocess=f.string(p, step, "name", "data.preprocess"),
         preprocess_params=f.mapping(p, step, "params", "data.preprocess"),
         metric=f.string(p, d, "metric", "data"),
+        digest=f.optional_string(p, d, "digest", "data"),
     )
 
 
 def _backend(p: f.Problems, value: object) -> BackendSpec:
     d = f.section(
-        p, value, "backend", required=("name",), optional=("version", "threads", "max_batch")
+        p,
+        value,
+        "backend",
+        required=("name",),
+        optional=("version", "threads", "max_batch", "workers", "max_delay_us"),
     )
     return BackendSpec(
         name=f.string(p, d, "name", "backend"),
         version=f.optional_string(p, d, "version", "backend"),
         threads=f.integer(p, d, "threads", "backend", minimum=0, default=0),
         max_batch=f.integer(p, d, "max_batch", "backend", minimum=1, default=1024),
+        workers=f.integer(p, d, "workers", "backend", minimum=0, default=0),
+        max_delay_us=f.integer(p, d, "max_delay_us", "backend", minimum=0, default=100),
+    )
+
+
+def _compliance(p: f.Problems, value: object) -> ComplianceSpec:
+    d = f.section(p, value, "compliance", required=("test", "reference_dir"))
+    return ComplianceSpec(
+        test=f.choice(p, d, "test", "compliance", COMPLIANCE_TESTS),
+        reference_dir=f.absolute_path(p, d, "reference_dir", "compliance"),
     )

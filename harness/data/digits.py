@@ -10,12 +10,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import HarnessError
-from .dataset import Dataset, labels_as_int, take_params
+from .dataset import Allocate, Dataset, labels_as_int, take_params
 
 PIXELS = 64
 
 
-def load_digits(path: Path, params: Mapping[str, object], samples: int) -> Dataset:
+def load_digits(
+    path: Path, params: Mapping[str, object], samples: int, allocate: Allocate
+) -> Dataset:
     """Features ``pixel / scale`` as float32 [samples, 64]; labels int64 [samples]."""
     scale = take_params(params, {"scale": 16.0}, name="digits")["scale"]
     try:
@@ -33,5 +35,6 @@ def load_digits(path: Path, params: Mapping[str, object], samples: int) -> Datas
             hint="check data.samples against the dataset recipe",
         )
     table = table[:samples]
-    features = (table[:, :PIXELS] / scale).astype(np.float32)
+    features = allocate((samples, PIXELS), "float32")
+    np.divide(table[:, :PIXELS], scale, out=features, casting="same_kind")
     return Dataset(features=(features,), labels=labels_as_int(table[:, PIXELS], source=str(path)))

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import mlperf_loadgen as lg
 
 from ..errors import HarnessError
-from .sut import QueryHandler, SampleStore
+from .sut import SampleStore
 
 # A name that never exists: LoadGen runs an audit (compliance) test when the file it is given
 # exists, and its default, "audit.config", is looked up in the working directory.
 NO_AUDIT = ".mlenv-no-audit.config"
+
+
+class Dispatch(Protocol):
+    def issue(self, ids: list[int], indices: list[int]) -> None: ...
+
+    def flush(self) -> None: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -24,9 +33,14 @@ class TestPlan:
     output_dir: Path
     samples: int
     performance_sample_count: int
+    audit_config: Path | None = None  # a compliance test's settings, applied over user.conf
 
 
-def run_test(plan: TestPlan, store: SampleStore, handler: QueryHandler) -> None:
+# given LoadGen's minimum duration (s), the context that shows progress while the test runs
+Watch = Callable[[float | None], AbstractContextManager[object]]
+
+
+def run_test(plan: TestPlan, store: SampleStore, dispatch: Dispatch, watch: Watch) -> None:
     settings = lg.TestSettings()
     # LoadGen 6.0.17 keeps a process-wide count of conf_type=1 calls and skips the built-in
     # mlperf.conf from the second one on; load it (type 0) and the user.conf (type 2) apart.
@@ -46,14 +60,19 @@ def run_test(plan: TestPlan, store: SampleStore, handler: QueryHandler) -> None:
     log_settings.log_output.outdir = str(plan.output_dir)
     log_settings.log_output.copy_summary_to_stdout = False
     log_settings.enable_trace = False
-    audit = plan.output_dir / NO_AUDIT
-    if audit.exists():
-        raise HarnessError(f"{audit} exists; remove it (LoadGen would run an audit test)")
+    if plan.audit_config is not None:
+        audit = plan.audit_config
+    else:
+        audit = plan.output_dir / NO_AUDIT
+        if audit.exists():
+            raise HarnessError(f"{audit} exists; remove it (LoadGen would run an audit test)")
 
-    sut = lg.ConstructFastSUT(handler.issue, handler.flush)
+    minimum = settings.min_duration_ms / 1000 if plan.mode == "performance" else None
+    sut = lg.ConstructFastSUT(dispatch.issue, dispatch.flush)
     qsl = lg.ConstructQSL(plan.samples, plan.performance_sample_count, store.load, store.unload)
     try:
-        lg.StartTestWithLogSettings(sut, qsl, settings, log_settings, str(audit))
+        with watch(minimum):
+            lg.StartTestWithLogSettings(sut, qsl, settings, log_settings, str(audit))
     finally:
         lg.DestroyQSL(qsl)
         lg.DestroyFastSUT(sut)

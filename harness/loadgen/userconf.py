@@ -24,6 +24,7 @@ ALL = ("SingleStream", "MultiStream", "Server", "Offline")
 class Key:
     kind: str  # "int" | "float" | "bool"
     scenarios: tuple[str, ...] = ALL
+    positive: bool = False  # 0 would make LoadGen wait for ever (or divide by it)
 
 
 KEYS: Mapping[str, Key] = MappingProxyType(
@@ -44,10 +45,12 @@ KEYS: Mapping[str, Key] = MappingProxyType(
         "use_token_latencies": Key("bool"),
         "infer_token_latencies": Key("bool"),
         "token_latency_scaling_factor": Key("int"),
-        "target_latency_percentile": Key("float", ("SingleStream", "MultiStream", "Server")),
-        "target_latency": Key("float", ("SingleStream", "MultiStream", "Server")),
-        "samples_per_query": Key("int", ("MultiStream",)),
-        "target_qps": Key("float", ("Server", "Offline")),
+        "target_latency_percentile": Key(
+            "float", ("SingleStream", "MultiStream", "Server"), positive=True
+        ),
+        "target_latency": Key("float", ("SingleStream", "MultiStream", "Server"), positive=True),
+        "samples_per_query": Key("int", ("MultiStream",), positive=True),
+        "target_qps": Key("float", ("Server", "Offline"), positive=True),
         "coalesce_queries": Key("bool", ("Server",)),
         "max_async_queries": Key("int", ("Server",)),
         "ttft_latency": Key("int", ("Server",)),
@@ -83,8 +86,18 @@ class UserConf:
         )
 
 
-def user_conf(settings: Mapping[str, object], scenario: str) -> UserConf:
-    """Check every setting; keep those that apply to ``scenario``, in a stable order."""
+def user_conf(
+    settings: Mapping[str, object],
+    scenario: str,
+    *,
+    samples: int | None = None,
+    performance_sample_count: int | None = None,
+) -> UserConf:
+    """Check every setting; keep those that apply to ``scenario``, in a stable order.
+
+    With the dataset's sizes, settings that LoadGen would take but cannot honor (sample
+    counts beyond the dataset) are problems too.
+    """
     problems: list[str] = []
     values: dict[str, SettingValue] = {}
     skipped: list[str] = []
@@ -96,6 +109,12 @@ def user_conf(settings: Mapping[str, object], scenario: str) -> UserConf:
             values[name] = value
         else:
             skipped.append(name)
+    if not problems and samples is not None:
+        problems.extend(_against_data(values, samples, performance_sample_count or samples))
+    if not problems:
+        low, high = values.get("min_duration", 0), values.get("max_duration", 0)
+        if high and low > high:
+            problems.append(f"max_duration ({high} ms) is below min_duration ({low} ms)")
     if problems:
         raise HarnessError(
             "settings: " + "; ".join(problems),
@@ -120,6 +139,9 @@ def _check(name: str, value: object, problems: list[str]) -> SettingValue | None
     if number is None or number < 0 or not math.isfinite(number):
         problems.append(f"{name}: expected a number >= 0, found {value!r}")
         return None
+    if key.positive and number == 0:
+        problems.append(f"{name}: expected a number > 0, found {value!r}")
+        return None
     if key.kind == "float":
         return number
     if number != int(number):
@@ -129,6 +151,21 @@ def _check(name: str, value: object, problems: list[str]) -> SettingValue | None
         problems.append(f"{name}: expected 0 or 1 (or true/false), found {value!r}")
         return None
     return int(number)
+
+
+def _against_data(values: Mapping[str, SettingValue], samples: int, performance: int) -> list[str]:
+    problems = []
+    for key in ("performance_sample_count_override", "accuracy_sample_count_override"):
+        if values.get(key, 0) > samples:
+            problems.append(f"{key}: {values[key]} is more than the dataset's {samples} samples")
+    loaded = values.get("performance_sample_count_override") or performance
+    same = values.get("performance_issue_same_index", 0)
+    if same >= loaded:
+        problems.append(
+            f"performance_issue_same_index: {same} is not below the performance sample "
+            f"count ({loaded})"
+        )
+    return problems
 
 
 def _number(value: object) -> SettingValue | None:

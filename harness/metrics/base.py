@@ -16,6 +16,10 @@ class MetricResult:
 
 
 class Metric(Protocol):
+    def ready(self) -> None:
+        """Raise HarnessError when this environment cannot score (a missing package)."""
+        ...
+
     def responses(self, outputs: Sequence[NDArray[Any]]) -> NDArray[Any]:
         """The response of each sample of a batch: axis 0 is the sample, the rest its bytes.
 
@@ -23,6 +27,9 @@ class Metric(Protocol):
         """
         ...
 
-    def score(self, responses: Mapping[int, bytes], labels: NDArray[Any]) -> MetricResult:
-        """Score the responses LoadGen logged, one per sample index, against the labels."""
+    def score(self, responses: Mapping[int, bytes], labels: Any) -> MetricResult:
+        """Score the responses LoadGen logged, one per sample index, against the labels.
+
+        Only the samples in ``responses`` count (a compliance test scores a subset).
+        """
         ...

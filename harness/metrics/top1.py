@@ -15,6 +15,9 @@ _RESPONSE = np.dtype("<i4")
 
 
 class Top1:
+    def ready(self) -> None:
+        pass
+
     def responses(self, outputs: Sequence[NDArray[Any]]) -> NDArray[Any]:
         predicted: NDArray[np.int32] = outputs[0].argmax(axis=-1).astype(_RESPONSE)
         return predicted

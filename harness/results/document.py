@@ -12,6 +12,7 @@ from .performance import PERCENTILES, Performance
 
 RESULT = "result.json"
 ACCURACY_TEXT = "accuracy.txt"
+VERIFY_FILES = ("verify_accuracy.txt", "verify_performance.txt")  # compliance verdicts
 RESULT_VERSION = 1
 
 
@@ -23,6 +24,8 @@ def result_document(
     accuracy: Mapping[str, float] | None,
     backend_version: str,
     settings: Mapping[str, object],
+    backend_provider: str | None = None,
+    compliance: Mapping[str, object] | None = None,
 ) -> dict[str, object]:
     doc: dict[str, object] = {
         "version": RESULT_VERSION,
@@ -36,11 +39,16 @@ def result_document(
     }
     if accuracy is not None:
         doc["accuracy"] = dict(accuracy)
+    if compliance is not None:
+        doc["compliance"] = dict(compliance)
+    backend: dict[str, object] = {"name": config.backend.name, "version": backend_version}
+    if backend_provider:
+        backend["provider"] = backend_provider
     doc.update(
         {
             "lock": config.lock,
             "target": {"name": config.target_name, "facts": dict(config.target_facts)},
-            "backend": {"name": config.backend.name, "version": backend_version},
+            "backend": backend,
             "settings": dict(settings),
         }
     )

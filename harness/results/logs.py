@@ -62,18 +62,23 @@ def summary_validity(output_dir: Path) -> bool | None:
     return None
 
 
-def read_accuracy_log(output_dir: Path) -> dict[int, bytes]:
-    """The response bytes LoadGen logged, keeping the first for each sample index."""
+def read_accuracy_entries(output_dir: Path) -> list[tuple[int, bytes]]:
+    """Every response LoadGen logged, in log order: (sample index, bytes)."""
     path = output_dir / ACCURACY
     try:
         entries = json.loads(path.read_text(encoding="utf-8"))
-        responses: dict[int, bytes] = {}
-        for entry in entries:
-            responses.setdefault(int(entry["qsl_idx"]), bytes.fromhex(entry["data"]))
+        return [(int(e["qsl_idx"]), bytes.fromhex(e["data"])) for e in entries]
     except OSError as e:
         raise HarnessError(
             f"LoadGen wrote no accuracy log: cannot read {path}: {e.strerror}"
         ) from e
     except (ValueError, KeyError, TypeError) as e:
         raise HarnessError(f"{path}: not a LoadGen accuracy log: {e}") from e
+
+
+def read_accuracy_log(output_dir: Path) -> dict[int, bytes]:
+    """The response bytes LoadGen logged, keeping the first for each sample index."""
+    responses: dict[int, bytes] = {}
+    for index, data in read_accuracy_entries(output_dir):
+        responses.setdefault(index, data)
     return responses

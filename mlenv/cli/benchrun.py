@@ -1,7 +1,9 @@
 """Running the harness for a benchmark: shared by `mlenv run` and `mlenv reproduce`.
 
-One harness process per (scenario, mode): the env's interpreter, isolated (`-I`), sees only the
-env's packages plus a folder that holds nothing but the harness package.
+One harness process per (scenario, mode), then per compliance test: the env's interpreter,
+isolated (`-I`), sees only the env's packages plus a folder that holds nothing but the harness
+package. The harness guards itself against hangs (its watchdog ends a test whose samples stop
+completing); here an interrupt stops the child before mlenv exits.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -23,6 +26,10 @@ from mlenv.lock import LockTarget
 from mlenv.manifest import Benchmark
 
 from .context import Context
+
+COMPLIANCE_TESTS = ("TEST01", "TEST04")
+CACHE = ".harness-cache"  # in the env folder: preprocessed samples, memory-mapped
+STOP_GRACE_S = 10
 
 BOOTSTRAP = (
     "import sys,runpy; sys.path.insert(0, sys.argv.pop(1)); "
@@ -77,6 +84,25 @@ def artifact_file(env: Environment, package: str) -> Path:
     return files[0]
 
 
+def dataset_digest(section: LockTarget, package: str) -> str | None:
+    """The lock's hashes of a dataset's artifacts: the QSL cache key (no re-hashing at run)."""
+    hashes = []
+    for pin in sorted(section.artifacts, key=lambda a: a.name):
+        if pin.package != package:
+            continue
+        if pin.member_sha256:
+            hashes.append(f"sha256:{pin.member_sha256}")
+        elif pin.tree_sha256:
+            hashes.append(f"tree:{pin.tree_sha256}")
+        elif pin.sha256:
+            hashes.append(f"sha256:{pin.sha256}")
+        elif pin.md5:
+            hashes.append(f"md5:{pin.md5}")
+        else:
+            return None  # local data without a hash: the harness hashes what it finds
+    return ",".join(hashes) or None
+
+
 def run_config(
     ctx: Context,
     env: Environment,
@@ -86,12 +112,15 @@ def run_config(
     mode: str,
     settings: dict[str, Any],
     out: Path,
+    *,
+    compliance: str | None = None,
+    reference_dir: Path | None = None,
 ) -> dict[str, Any]:
     model = locked_recipe(ctx, section, bench.model).recipe
     data = locked_recipe(ctx, section, bench.dataset).recipe
     preprocess = data.preprocess_map
     backend = section.packages[bench.backend]
-    return {
+    config: dict[str, Any] = {
         "version": 1,
         "benchmark": bench.model,
         "dataset": bench.dataset,
@@ -119,17 +148,27 @@ def run_config(
             "version": backend.version,
             "threads": bench.threads,
             "max_batch": bench.max_batch,
+            "workers": bench.workers,
+            "max_delay_us": bench.max_delay_us,
         },
         "settings": settings,
         "lock": section.digest(),
         "target": {"name": section.name, "facts": section.facts},
+        "cache_dir": str(env.path / CACHE),
     }
+    digest = dataset_digest(section, bench.dataset)
+    if digest:
+        config["data"]["digest"] = digest
+    if compliance is not None and reference_dir is not None:
+        config["compliance"] = {"test": compliance, "reference_dir": str(reference_dir)}
+    return config
 
 
 def run_harness(env: Environment, config: dict[str, Any], ctx: Context) -> dict[str, Any]:
     folder = harness_path(env)
     out = Path(config["output_dir"])
     out.mkdir(parents=True, exist_ok=True)
+    what = config.get("compliance", {}).get("test") or config["mode"]
     with tempfile.TemporaryDirectory(prefix="mlenv-run-") as tmp:
         config_file = Path(tmp, "run.json")
         config_file.write_text(json.dumps(config, indent=2), encoding="utf-8")
@@ -137,15 +176,36 @@ def run_harness(env: Environment, config: dict[str, Any], ctx: Context) -> dict[
             env, {k: v for k, v in ctx.environ.items() if not k.startswith("PYTHON")}
         )
         cmd = [str(env.python), "-I", "-c", BOOTSTRAP, str(folder), "--config", str(config_file)]
-        proc = subprocess.run(cmd, env=child_env, check=False, stdin=subprocess.DEVNULL)
+        returncode = _supervise(cmd, child_env)
     result_file = out / "result.json"
-    if proc.returncode != 0 or not result_file.exists():
+    if returncode != 0 or not result_file.exists():
+        status = (
+            f"killed by signal {signal.Signals(-returncode).name}"
+            if returncode < 0 and -returncode in signal.valid_signals()
+            else f"exit {returncode}"
+        )
         raise RunError(
-            f"the harness failed for {config['scenario']} {config['mode']} (exit {proc.returncode})",
+            f"the harness failed for {config['scenario']} {what} ({status})",
             where=str(out),
             hint="see the harness message above; LoadGen's logs are in that folder",
         )
     return dict(json.loads(result_file.read_text(encoding="utf-8")))
+
+
+def _supervise(cmd: list[str], child_env: dict[str, str]) -> int:
+    """Run the harness; on an interrupt, stop it (SIGINT, then SIGKILL) before going on."""
+    proc = subprocess.Popen(cmd, env=child_env, stdin=subprocess.DEVNULL)
+    try:
+        return proc.wait()
+    except BaseException:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        raise
 
 
 def result_dir(root: Path, section: LockTarget, bench: Benchmark, scenario: str, mode: str) -> Path:
@@ -164,8 +224,27 @@ def run_benchmark(
     modes: Sequence[str],
     overrides: Mapping[str | None, Mapping[str, Any]],
     results_root: Path,
+    compliance: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
-    """Every scenario x mode, one harness process each; returns the result.json documents."""
+    """Every scenario x mode, one harness process each; returns the result.json documents.
+
+    With ``compliance`` tests (TEST01, TEST04), each scenario also runs the modes they compare
+    with (performance; accuracy for TEST01), then each test into ``<scenario>/<TEST>/``.
+    """
+    unknown = [t for t in compliance if t not in COMPLIANCE_TESTS]
+    if unknown:
+        raise RunError(
+            f"unknown compliance test {', '.join(unknown)}",
+            hint=f"one of {', '.join(COMPLIANCE_TESTS)}",
+        )
+    tests = list(dict.fromkeys(compliance))
+    needed = set(modes)
+    if tests:
+        needed.add("performance")
+    if "TEST01" in tests:
+        needed.add("accuracy")
+    run_modes = list(dict.fromkeys(modes))
+    run_modes += [m for m in ("performance", "accuracy") if m in needed and m not in run_modes]
     results = []
     for scenario in scenarios:
         settings = {
@@ -173,9 +252,25 @@ def run_benchmark(
             **overrides.get(None, {}),
             **overrides.get(scenario, {}),
         }
-        for mode in modes:
+        for mode in run_modes:
             out = result_dir(results_root, section, bench, scenario, mode)
             ctx.reporter.info(f"running {bench.model} {scenario} {mode}")
             config = run_config(ctx, env, section, bench, scenario, mode, settings, out)
+            results.append(run_harness(env, config, ctx))
+        for test in tests:
+            base = results_root / section.name / bench.model / scenario
+            ctx.reporter.info(f"running {bench.model} {scenario} compliance {test}")
+            config = run_config(
+                ctx,
+                env,
+                section,
+                bench,
+                scenario,
+                "performance",
+                settings,
+                base / test,
+                compliance=test,
+                reference_dir=base,
+            )
             results.append(run_harness(env, config, ctx))
     return results

@@ -18,6 +18,13 @@ def _validity(valid: Any) -> str:
     )
 
 
+def _verdict(compliance: Any) -> str:
+    passed = compliance.get("pass") if isinstance(compliance, dict) else None
+    return (
+        "[green]PASS[/green]" if passed is True else "[red]FAIL[/red]" if passed is False else "-"
+    )
+
+
 def results_table(results: Sequence[dict[str, Any]]) -> Table:
     names = sorted({f"{r.get('benchmark')} on {r.get('dataset')}" for r in results})
     target = next((r.get("target", {}).get("name") for r in results), None)
@@ -31,10 +38,12 @@ def results_table(results: Sequence[dict[str, Any]]) -> Table:
         sps = r.get("samples_per_second")
         acc = r.get("accuracy") or {}
         perf = r.get("mode") == "performance"
+        audit = r.get("compliance")
+        mode = str(audit.get("test")) if isinstance(audit, dict) else str(r.get("mode"))
         table.add_row(
             str(r.get("scenario")),
-            str(r.get("mode")),
-            _validity(r.get("valid")) if perf else "",
+            mode,
+            _verdict(audit) if audit is not None else _validity(r.get("valid")) if perf else "",
             f"{sps:,.0f}" if perf and isinstance(sps, int | float) else "",
             *(
                 (_ms(lat.get("p50")), _ms(lat.get("p90")), _ms(lat.get("p99")))

@@ -24,6 +24,14 @@ def _set(path: str, value: object) -> Mutation:
     return mutate
 
 
+def _scenario(name: str, settings: dict[str, Any]) -> Mutation:
+    def mutate(config: dict[str, Any], tmp: Path) -> None:
+        config["scenario"] = name
+        config["settings"] = settings
+
+    return mutate
+
+
 def _data_file(content: bytes, *, compress: bool) -> Mutation:
     def mutate(config: dict[str, Any], tmp: Path) -> None:
         path = tmp / "bad.csv.gz"
@@ -49,16 +57,45 @@ CASES: dict[str, tuple[Mutation, str]] = {
         "unknown preprocessor 'imagenet' (hint: check the dataset recipe's preprocess.name",
     ),
     "preprocessor param": (_set("data.preprocess.params", {"mean": 1}), "unknown parameter"),
-    "metric": (_set("data.metric", "map"), "unknown metric 'map'"),
+    "metric": (_set("data.metric", "bleu"), "unknown metric 'bleu'"),
     "backend": (_set("backend.name", "tensorrt"), "unknown backend 'tensorrt'"),
     "scenario": (_set("scenario", "Streaming"), "scenario: 'Streaming' is not one of"),
-    "scenario not yet": (_set("scenario", "Server"), "scenario Server: not supported"),
     "mode": (_set("mode", "submission"), "mode: 'submission' is not one of"),
     "setting key": (_set("settings", {"min_durration": 5}), "min_durration: not a LoadGen"),
     "setting value": (_set("settings", {"min_duration": "fast"}), "expected a number >= 0"),
     "setting integer": (_set("settings", {"min_query_count": 2.5}), "expected an integer"),
     "setting mode": (_set("settings", {"mode": 2}), "chosen by the harness"),
     "setting seed": (_set("settings", {"qsl_rng_seed": 1}), "only from its built-in mlperf.conf"),
+    # values LoadGen would accept and then wait on for ever
+    "server qps 0": (
+        _scenario("Server", {"target_qps": 0}),
+        "settings: target_qps: expected a number > 0, found 0",
+    ),
+    "stream latency 0": (
+        _scenario("SingleStream", {"target_latency": 0}),
+        "target_latency: expected a number > 0",
+    ),
+    "samples per query 0": (
+        _scenario("MultiStream", {"samples_per_query": 0}),
+        "samples_per_query: expected a number > 0",
+    ),
+    "override beyond the data": (
+        _set("settings", {"performance_sample_count_override": 201}),
+        "performance_sample_count_override: 201 is more than the dataset's 200 samples",
+    ),
+    "max below min duration": (
+        _set("settings", {"min_duration": 100, "max_duration": 50}),
+        "max_duration (50 ms) is below min_duration (100 ms)",
+    ),
+    "workers": (_set("backend.workers", -1), "backend.workers: expected an integer >= 0"),
+    "compliance test": (
+        _set("compliance", {"test": "TEST05", "reference_dir": "/x"}),
+        "compliance.test: 'TEST05' is not one of TEST01, TEST04",
+    ),
+    "model inputs vs data": (
+        _set("model.inputs.0.shape", [-1, 32]),
+        "input input is declared float32 [-1, 32], the model has float32 [-1, 64]",
+    ),
     "version": (_set("version", 2), "this harness reads version 1"),
     "relative path": (_set("output_dir", "results/run_1"), "expected an absolute path"),
     "unknown key": (_set("data.labels", "x"), "data.labels: unknown key"),

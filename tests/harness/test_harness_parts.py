@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from harness_testing import PACKAGE
 from mlenv_harness.config import RunConfig
 from mlenv_harness.data.dataset import Dataset
 from mlenv_harness.errors import HarnessError
-from mlenv_harness.loadgen import sut
+from mlenv_harness.loadgen import dispatch, sut
 from mlenv_harness.loadgen.scenarios import SCENARIOS
 from mlenv_harness.loadgen.userconf import user_conf
 from mlenv_harness.metrics.top1 import Top1
@@ -109,13 +110,18 @@ def _dataset(n: int = 10) -> Dataset:
 
 def test_sample_store_loads_rows() -> None:
     store = sut.SampleStore(_dataset())
+    buffers = store.buffers(4)
     store.load([5, 2])
     store.load([7])
-    assert store.gather(np.array([7, 2, 5]))[0][:, 0].tolist() == [14, 4, 10]
+    gathered = store.gather(np.array([7, 2, 5]), buffers)[0]
+    assert gathered[:, 0].tolist() == [14, 4, 10]
+    assert np.shares_memory(gathered, buffers[0])  # the worker's buffer, reused
+    single = store.gather([7], buffers)[0]
+    assert single.tolist() == [[14, 15]] and not np.shares_memory(single, buffers[0])
     store.unload([5, 2])
-    assert store.gather(np.array([7]))[0][:, 0].tolist() == [14]
+    assert store.gather(np.array([7]), buffers)[0][:, 0].tolist() == [14]
     with pytest.raises(RuntimeError, match="not loaded"):
-        store.gather(np.array([2]))
+        store.gather(np.array([2, 7]), buffers)
 
 
 class _Backend:
@@ -136,7 +142,7 @@ class _Backend:
 
 @pytest.fixture
 def completed(monkeypatch: pytest.MonkeyPatch) -> dict[int, bytes]:
-    """What the handler hands to LoadGen: id -> response bytes, read during the call."""
+    """What the workers hand to LoadGen: id -> response bytes, read during the call."""
     seen: dict[int, bytes] = {}
 
     def fake_complete(responses: list[tuple[int, int, int]]) -> None:
@@ -148,29 +154,81 @@ def completed(monkeypatch: pytest.MonkeyPatch) -> dict[int, bytes]:
     return seen
 
 
-def _handler(backend: _Backend) -> sut.QueryHandler:
+def _worker(backend: _Backend, failure: sut.Failure | None = None) -> sut.Worker:
     store = sut.SampleStore(_dataset())
     store.load(list(range(10)))
-    return sut.QueryHandler(store=store, backend=backend, metric=Top1(), max_batch=4)
+    return sut.Worker(
+        store=store, runner=backend, metric=Top1(), max_batch=4, failure=failure or sut.Failure()
+    )
 
 
-def test_handler_batches_and_responds(completed: dict[int, bytes]) -> None:
+def _classes(completed: dict[int, bytes]) -> dict[int, int]:
+    return {i: int(np.frombuffer(b, dtype="<i4")[0]) for i, b in completed.items()}
+
+
+def test_worker_batches_and_responds(completed: dict[int, bytes]) -> None:
     backend = _Backend()
-    _handler(backend).issue(list(range(100, 110)), list(range(10)))
+    worker = _worker(backend)
+    dispatch.Inline(worker).issue(list(range(100, 110)), list(range(10)))
     assert backend.batches == [4, 4, 2]
-    classes = {i: int(np.frombuffer(b, dtype="<i4")[0]) for i, b in completed.items()}
-    assert classes == {100 + k: (2 * k) % 3 for k in range(10)}
+    assert _classes(completed) == {100 + k: (2 * k) % 3 for k in range(10)}
+    assert worker.completed == 10
+    assert worker.latency_weight == [4, 4, 2] and min(worker.latency_ns) > 0
 
 
-def test_handler_failure_completes_everything(completed: dict[int, bytes]) -> None:
+def test_worker_failure_completes_everything(completed: dict[int, bytes]) -> None:
     backend = _Backend(fail_on_call=2)
-    handler = _handler(backend)
-    handler.issue(list(range(100, 110)), list(range(10)))
-    handler.issue([200], [0])
-    assert str(handler.failure) == "engine exploded"
+    worker = _worker(backend)
+    inline = dispatch.Inline(worker)
+    inline.issue(list(range(100, 110)), list(range(10)))
+    inline.issue([200], [0])
+    assert str(worker.failure.error) == "engine exploded"
     assert sorted(completed) == [*range(100, 110), 200]
     assert [len(completed[i]) for i in sorted(completed)] == [4] * 4 + [0] * 7
     assert backend.batches == [4, 4]
+    assert worker.completed == 11
+
+
+def test_pool_batches_queries_until_flushed(completed: dict[int, bytes]) -> None:
+    """Server: single-sample queries wait (up to the delay) for a fuller batch; a full batch
+    goes at once; FlushQueries sends a partial one."""
+    backend = _Backend()
+    pool = dispatch.Pool([_worker(backend)], max_batch=4, max_delay_ns=30_000_000_000)
+    try:
+        for k in range(6):
+            pool.issue([100 + k], [k])
+        _wait_for(lambda: len(completed) == 4)
+        time.sleep(0.05)
+        assert backend.batches == [4]  # the other 2 wait for the delay
+        pool.flush()
+        _wait_for(lambda: len(completed) == 6)
+        assert backend.batches == [4, 2]
+    finally:
+        pool.close()
+    assert _classes(completed) == {100 + k: (2 * k) % 3 for k in range(6)}
+    assert pool.issued == 6 and pool.workers[0].completed == 6
+    assert len(pool.workers[0].latency_arrays) == 2
+
+
+def test_pool_shares_an_offline_query(completed: dict[int, bytes]) -> None:
+    backends = [_Backend(), _Backend()]
+    failure = sut.Failure()
+    pool = dispatch.Pool([_worker(b, failure) for b in backends], max_batch=4, max_delay_ns=0)
+    try:
+        pool.issue(list(range(100, 110)), list(range(10)))
+        _wait_for(lambda: len(completed) == 10)
+    finally:
+        pool.close()
+    assert sorted(backends[0].batches + backends[1].batches) == [2, 4, 4]
+    assert _classes(completed) == {100 + k: (2 * k) % 3 for k in range(10)}
+    assert sum(w.completed for w in pool.workers) == 10
+
+
+def _wait_for(condition: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.001)
 
 
 def _write_detail(path: Path, records: dict[str, object], *, error: str = "") -> None:
@@ -236,3 +294,34 @@ def test_accuracy_log_and_top1(tmp_path: Path) -> None:
     assert scored.summary == "top1 = 0.7500 (3/4)"
     with pytest.raises(HarnessError, match="one class index per sample"):
         Top1().score({7: b"\0\0\0\0"}, np.array([0, 1]))
+
+
+def test_qsl_cache_in_this_process(tmp_path: Path) -> None:
+    """Arrays the preprocessor made itself are saved; JSON labels come back; a second load
+    reads the memory-mapped cache without preprocessing; new parameters make a new entry."""
+    import io
+
+    from mlenv_harness.data.cache import load_dataset
+    from mlenv_harness.report import Reporter
+
+    calls: list[object] = []
+
+    def preprocess(path: Path, params: Any, samples: int, allocate: Any) -> Dataset:
+        calls.append(params)
+        ids = allocate((samples, 3), "int32")
+        ids[:] = np.arange(samples * 3).reshape(samples, 3)
+        mask = np.ones((samples, 3), dtype=np.int64)  # not allocated: saved as it is
+        return Dataset(features=(ids, mask), labels=[{"answers": ["x"]}] * samples)
+
+    source = tmp_path / "data.json"
+    source.write_text("{}")
+    report = Reporter(stream=io.StringIO())
+    kwargs = {"name": "qa", "path": source, "samples": 4, "digest": None, "report": report}
+    first = load_dataset(preprocess, params={"a": 1}, cache_dir=tmp_path / "c", **kwargs)
+    second = load_dataset(preprocess, params={"a": 1}, cache_dir=tmp_path / "c", **kwargs)
+    assert calls == [{"a": 1}]
+    for got in (first, second):
+        assert isinstance(got.features[0], np.memmap) and got.features[0][3, 2] == 11
+        assert got.features[1].dtype == np.int64 and got.labels[0] == {"answers": ["x"]}
+    load_dataset(preprocess, params={"a": 2}, cache_dir=tmp_path / "c", **kwargs)
+    assert len(calls) == 2 and len(list((tmp_path / "c").iterdir())) == 2

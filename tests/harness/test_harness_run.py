@@ -37,11 +37,19 @@ SETTINGS: dict[str, dict[str, float]] = {
         "target_qps": 1000,
     },
     "MultiStream": {"min_duration": 100, "min_query_count": 100, "target_latency": 0.01},
+    # Server: queries at random times, 2000 a second, all well within 50 ms
+    "Server": {
+        "min_duration": 300,
+        "min_query_count": 100,
+        "target_latency": 50,
+        "target_qps": 2000,
+    },
 }
 APPLIED = {
-    name: {k: v for k, v in settings.items() if k != "target_qps" or name == "Offline"}
+    name: {k: v for k, v in settings.items() if k != "target_qps" or name in ("Offline", "Server")}
     for name, settings in SETTINGS.items()
 }
+SCENARIOS = list(SETTINGS)
 
 
 def _run(run_harness: RunHarness, config: dict[str, Any], scenario: str, mode: str) -> Any:
@@ -53,7 +61,7 @@ def _run(run_harness: RunHarness, config: dict[str, Any], scenario: str, mode: s
     return run
 
 
-@pytest.mark.parametrize("scenario", ["Offline", "SingleStream", "MultiStream"])
+@pytest.mark.parametrize("scenario", SCENARIOS)
 def test_performance(run_harness: RunHarness, base_config: dict[str, Any], scenario: str) -> None:
     run = _run(run_harness, base_config, scenario, "performance")
     detail = run.detail()
@@ -72,6 +80,7 @@ def test_performance(run_harness: RunHarness, base_config: dict[str, Any], scena
     assert "Result is : VALID" in summary
     assert not (run.output_dir / "mlperf_log_trace.json").exists()
 
+    assert (run.output_dir / "latency_histogram.png").is_file()
     assert list(result) == RESULT_KEYS
     assert result["valid"] is True
     assert result["settings"] == applied
@@ -89,6 +98,9 @@ def test_performance(run_harness: RunHarness, base_config: dict[str, Any], scena
         assert detail["effective_samples_per_query"] == 55_000
         assert detail["result_query_count"] == 1
         assert result["samples_per_second"] == detail["result_samples_per_second"]
+    elif scenario == "Server":
+        assert detail["result_query_count"] >= 100
+        assert result["samples_per_second"] == detail["result_completed_samples_per_sec"]
     else:
         if scenario == "SingleStream":
             assert "setting target_qps does not apply to SingleStream" in run.stderr
@@ -96,7 +108,7 @@ def test_performance(run_harness: RunHarness, base_config: dict[str, Any], scena
         assert result["samples_per_second"] == pytest.approx(1e9 / detail["result_mean_latency_ns"])
 
 
-@pytest.mark.parametrize("scenario", ["Offline", "SingleStream"])
+@pytest.mark.parametrize("scenario", SCENARIOS)
 def test_accuracy(run_harness: RunHarness, base_config: dict[str, Any], scenario: str) -> None:
     run = _run(run_harness, base_config, scenario, "accuracy")
     detail = run.detail()

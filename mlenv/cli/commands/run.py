@@ -8,7 +8,7 @@ from typing import Any
 from mlenv.errors import UsageError
 from mlenv.manifest import MODES, SCENARIOS
 
-from ..benchrun import run_benchmark
+from ..benchrun import COMPLIANCE_TESTS, run_benchmark
 from ..context import Context
 from ..envsupport import current_lock, ensure_env
 from ..output import emit_json
@@ -44,6 +44,15 @@ def add_parser(sub: Any, name: str) -> None:
         metavar="[SCENARIO.]KEY=VALUE",
         dest="overrides",
         help="override a LoadGen user.conf setting",
+    )
+    p.add_argument(
+        "--compliance",
+        action="append",
+        default=[],
+        choices=COMPLIANCE_TESTS,
+        metavar="TEST",
+        help="also run a LoadGen compliance test per scenario (repeatable; "
+        f"{', '.join(COMPLIANCE_TESTS)}); its results go to results/…/<scenario>/<TEST>/",
     )
     p.add_argument(
         "--allow-drift",
@@ -100,6 +109,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         modes=args.mode or list(bench.modes),
         overrides=parse_overrides(args.overrides),
         results_root=ctx.project_dir / "results",
+        compliance=args.compliance,
     )
     ctx.console.print(results_table(results))
     if ctx.options.json:
