@@ -9,7 +9,6 @@ and build folders of processes that are gone. It holds the store-wide lock exclu
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -24,7 +23,7 @@ from mlenv.errors import InstallError
 from mlenv.lock import Lock
 
 from .archives import tree_key
-from .store import STORE_LOCK, Store
+from .store import STORE_LOCK, Store, env_lock_key, process_alive
 
 ENV_FILE = "env.json"
 
@@ -42,11 +41,6 @@ class EnvInfo:
 
 def envs_dir(project: Path) -> Path:
     return project / ".mlenv" / "envs"
-
-
-def env_lock_key(env_dir: Path) -> str:
-    """The store lock materialize() holds while it builds `env_dir` (same key)."""
-    return "env-" + hashlib.sha256(str(env_dir.absolute()).encode()).hexdigest()[:16]
 
 
 def read_env_json(env_dir: Path) -> dict[str, Any] | None:
@@ -246,16 +240,6 @@ def _measure(doomed: list[tuple[str, Path]]) -> list[Removed]:
     return out
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _children(folder: Path) -> list[Path]:
     return sorted(folder.iterdir()) if folder.is_dir() else []
 
@@ -315,7 +299,7 @@ def stale_builds(project: Path) -> list[Path]:
     out = []
     for path in _children(envs_dir(project)):
         name, sep, pid = path.name.rpartition(".tmp-")
-        if name.startswith(".") and sep and pid.isdigit() and not _alive(int(pid)):
+        if name.startswith(".") and sep and pid.isdigit() and not process_alive(int(pid)):
             out.append(path)
     return out
 

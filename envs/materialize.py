@@ -7,7 +7,6 @@ failed install leaves nothing half-made (leftovers of killed builds are swept ne
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -21,7 +20,7 @@ from mlenv.lock import LockTarget
 
 from .artifacts import ArtifactContext, place_artifact, placed_file, verify_placed
 from .detect import system_drift
-from .store import Store
+from .store import Store, env_lock_key, process_alive
 from .venv import UvRunner, build_venv, venv_python
 
 ENV_FILE = "env.json"
@@ -68,20 +67,10 @@ def _sweep(parent: Path, name: str) -> None:
     """Remove build folders left by killed installs (their process is gone)."""
     for leftover in parent.glob(f".{name}.tmp-*"):
         pid = leftover.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and _alive(int(pid)):
+        if pid.isdigit() and process_alive(int(pid)):
             continue
         shutil.rmtree(leftover, ignore_errors=True)
     shutil.rmtree(parent / f".{name}.old", ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def materialize(
@@ -99,7 +88,7 @@ def materialize(
         return env, False
     parent = env_dir.parent
     parent.mkdir(parents=True, exist_ok=True)
-    key = "env-" + hashlib.sha256(str(env_dir.absolute()).encode()).hexdigest()[:16]
+    key = env_lock_key(env_dir)
     with ctx.store.lock(key):  # one build per env folder at a time; others wait, then reuse
         if not force and (env := is_current(env_dir, section)) is not None:
             return env, False

@@ -190,3 +190,19 @@ class Store:
         tmp.chmod(0o444)
         os.replace(tmp, dest)
         return dest
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process exists (leftovers of dead processes may be swept)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def env_lock_key(env_dir: Path) -> str:
+    """The store lock one environment folder is built (and removed) under."""
+    return "env-" + hashlib.sha256(str(env_dir.absolute()).encode()).hexdigest()[:16]

@@ -39,6 +39,11 @@ def _clean(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None and v != {} and v != []}
 
 
+def _entry(fields: dict[str, Any]) -> _Flow:
+    """One lock entry: sorted keys, empty fields left out, written on one line."""
+    return _Flow(_sorted(_clean(fields)))
+
+
 @dataclass(frozen=True, kw_only=True)
 class LockedPackage:
     name: str
@@ -50,19 +55,15 @@ class LockedPackage:
     requires: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return _Flow(
-            _sorted(
-                _clean(
-                    {
-                        "kind": self.kind,
-                        "version": self.version,
-                        "recipe": self.recipe,
-                        "file": self.file,
-                        "variants": dict(self.variants),
-                        "requires": list(self.requires),
-                    }
-                )
-            )
+        return _entry(
+            {
+                "kind": self.kind,
+                "version": self.version,
+                "recipe": self.recipe,
+                "file": self.file,
+                "variants": dict(self.variants),
+                "requires": list(self.requires),
+            }
         )
 
 
@@ -75,18 +76,14 @@ class PypiPin:
     size: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return _Flow(
-            _sorted(
-                _clean(
-                    {
-                        "name": self.name,
-                        "version": self.version,
-                        "url": self.url,
-                        "sha256": self.sha256,
-                        "size": self.size,
-                    }
-                )
-            )
+        return _entry(
+            {
+                "name": self.name,
+                "version": self.version,
+                "url": self.url,
+                "sha256": self.sha256,
+                "size": self.size,
+            }
         )
 
     @property
@@ -104,17 +101,15 @@ class CondaPin:
     sha256: str
 
     def to_dict(self) -> dict[str, Any]:
-        return _Flow(
-            _sorted(
-                {
-                    "name": self.name,
-                    "version": self.version,
-                    "build": self.build,
-                    "subdir": self.subdir,
-                    "url": self.url,
-                    "sha256": self.sha256,
-                }
-            )
+        return _entry(
+            {
+                "name": self.name,
+                "version": self.version,
+                "build": self.build,
+                "subdir": self.subdir,
+                "url": self.url,
+                "sha256": self.sha256,
+            }
         )
 
 
@@ -138,26 +133,22 @@ class ArtifactPin:
     tree_sha256: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return _Flow(
-            _sorted(
-                _clean(
-                    {
-                        "name": self.name,
-                        "package": self.package,
-                        "url": self.url,
-                        "sha256": self.sha256,
-                        "md5": self.md5,
-                        "size": self.size,
-                        "extract": self.extract,
-                        "strip": self.strip or None,
-                        "path": self.path,
-                        "member": self.member,
-                        "member-sha256": self.member_sha256,
-                        "local-env": self.local_env,
-                        "tree-sha256": self.tree_sha256,
-                    }
-                )
-            )
+        return _entry(
+            {
+                "name": self.name,
+                "package": self.package,
+                "url": self.url,
+                "sha256": self.sha256,
+                "md5": self.md5,
+                "size": self.size,
+                "extract": self.extract,
+                "strip": self.strip or None,
+                "path": self.path,
+                "member": self.member,
+                "member-sha256": self.member_sha256,
+                "local-env": self.local_env,
+                "tree-sha256": self.tree_sha256,
+            }
         )
 
 
@@ -174,19 +165,15 @@ class SystemPin:
     regex: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return _Flow(
-            _sorted(
-                _clean(
-                    {
-                        "name": self.name,
-                        "package": self.package,
-                        "version": self.version,
-                        "executables": list(self.executables),
-                        "args": list(self.args),
-                        "regex": self.regex,
-                    }
-                )
-            )
+        return _entry(
+            {
+                "name": self.name,
+                "package": self.package,
+                "version": self.version,
+                "executables": list(self.executables),
+                "args": list(self.args),
+                "regex": self.regex,
+            }
         )
 
 
