@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
+import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tomllib
 from packaging import tags
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 

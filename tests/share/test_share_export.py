@@ -7,12 +7,12 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import tomllib
 from packaging.pylock import Pylock, PylockValidationError
 
 from mlenv.errors import UsageError
