@@ -1,54 +1,20 @@
 """Fixtures for the command line: a project (manifest + recipes) served entirely from 127.0.0.1,
 run as users run it (`python -m mlenv …` in the project folder) or in-process where cheaper.
-The shared machinery lives in `tests/envs/localpypi.py` (loaded by path: no top-level conftest)."""
+The shared machinery lives in `tests/support/localpypi.py`; `helpers`, `wheels` and `server` come from `tests/conftest.py`."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+import localpypi
 import pytest
 
 from mlenv.cli.main import main
 
-
-def _load_helpers() -> ModuleType:
-    name = "mlenv_tests_localpypi"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "envs" / "localpypi.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-H = _load_helpers()
-
-
-@pytest.fixture(scope="session")
-def helpers() -> ModuleType:
-    return H
-
-
-@pytest.fixture(scope="session")
-def wheels(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    return H.build_wheels(tmp_path_factory.mktemp("wheels"))
-
-
-@pytest.fixture
-def server(wheels: Any) -> Iterator[Any]:
-    srv = H.start_server(wheels)
-    try:
-        yield srv
-    finally:
-        srv.stop()
+H = localpypi
 
 
 @pytest.fixture

@@ -1,55 +1,18 @@
 """Fixtures for the environment layer: real wheels, a 127.0.0.1 index and artifact server, a
-store under a per-test MLENV_HOME. The shared machinery lives in `localpypi.py` beside this file
-(also loaded by `tests/cli/conftest.py`)."""
+store under a per-test MLENV_HOME. The shared machinery lives in `tests/support/localpypi.py`;
+`helpers`, `wheels` and `server` come from `tests/conftest.py`."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
-from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
+import localpypi
 import pytest
 
 from mlenv.envs.store import Store
 
-
-def _load_helpers() -> ModuleType:
-    name = "mlenv_tests_localpypi"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).with_name("localpypi.py")
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-H = _load_helpers()
-
-
-@pytest.fixture(scope="session")
-def helpers() -> ModuleType:
-    """The shared helper module (bytes the recipes pin, wheel and project builders, runners)."""
-    return H
-
-
-@pytest.fixture(scope="session")
-def wheels(tmp_path_factory: pytest.TempPathFactory) -> object:
-    return H.build_wheels(tmp_path_factory.mktemp("wheels"))
-
-
-@pytest.fixture
-def server(wheels: object) -> Iterator[object]:
-    srv = H.start_server(wheels)
-    try:
-        yield srv
-    finally:
-        srv.stop()
+H = localpypi
 
 
 @pytest.fixture

@@ -1,36 +1,21 @@
-"""Fixtures for pack/reproduce/diff/export: the offline project of `tests/envs/localpypi.py`
+"""Fixtures for pack/reproduce/diff/export: the offline project of `tests/support/localpypi.py`
 (wheels and artifacts served from 127.0.0.1), and an environment in which mlenv cannot reach
 anything but 127.0.0.1 (dead proxies plus a `sitecustomize.py` that refuses other sockets and
 logs every subprocess, so a test can check how uv was started)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
 import textwrap
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+import localpypi
 import pytest
 
-
-def _load_helpers() -> ModuleType:
-    name = "mlenv_tests_localpypi"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "envs" / "localpypi.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-H = _load_helpers()
+H = localpypi
 DEAD_PROXY = "http://127.0.0.1:9"  # nothing listens there
 
 SITECUSTOMIZE = textwrap.dedent(
@@ -138,25 +123,6 @@ class Guard:
 @pytest.fixture
 def guard(tmp_path: Path) -> Guard:
     return Guard(tmp_path / "guard")
-
-
-@pytest.fixture(scope="session")
-def helpers() -> ModuleType:
-    return H
-
-
-@pytest.fixture(scope="session")
-def wheels(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    return H.build_wheels(tmp_path_factory.mktemp("wheels"))
-
-
-@pytest.fixture
-def server(wheels: Any) -> Iterator[Any]:
-    srv = H.start_server(wheels)
-    try:
-        yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture
