@@ -1,12 +1,14 @@
 """A greedy first pass over the same provider: most solves have no conflict at all.
 
-Requirements are visited breadth-first from the manifest and each identifier takes its most
-preferred candidate that satisfies every requirement known when it is taken. If a requirement
-found later rejects a candidate already taken, or an identifier has no candidate, the pass
-gives up and resolvelib solves from scratch (and explains any conflict). When the pass
-succeeds, every choice satisfies every requirement on it and is the most preferred one given
-its parents' choices, which is where resolvelib would arrive too; it does so in linear time,
-while resolvelib re-checks every pin each round (quadratic in the number of packages).
+Requirements are visited breadth-first from the manifest (in its order) and each identifier
+takes its most preferred candidate that satisfies every requirement known when it is taken. If
+a requirement found later rejects a candidate already taken, or an identifier has no
+candidate, the pass gives up and resolvelib solves from scratch (and explains any conflict).
+When the pass succeeds, every choice satisfies every requirement on it, and each identifier has
+its most preferred candidate given the choices above it — the manifest's order decides ties,
+as in pip. It runs in linear time, while resolvelib re-checks every pin each round (quadratic
+in the number of packages). Property tests check that a solution exists for one strategy
+exactly when it does for the other.
 """
 
 from __future__ import annotations
