@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -113,14 +113,33 @@ class Context:
         return load_lock(self.lock_path)
 
     def target(self, name: str) -> Target:
-        """A target by name: `host`, the host's own name, or a target file of the index."""
-        if name in ("host", self.host.name):
+        """A target by name: `host`, a target file of the index, or the host's own name.
+
+        A target file wins over the host's name: `linux-x86_64-cpu` in a manifest means the
+        file's facts (glibc 2.28, x86_64_v2, …), not this machine's."""
+        if name == "host":
             return self.host
         found = self.index.targets.get(name)
-        if found is None:
-            known = ", ".join(["host", *sorted(self.index.targets)])
-            raise UsageError(f"unknown target {name!r}", hint=f"known targets: {known}")
-        return found[0]
+        if found is not None:
+            return found[0]
+        if name == self.host.name:
+            return self.host
+        known = ", ".join(["host", *sorted(self.index.targets)])
+        raise UsageError(f"unknown target {name!r}", hint=f"known targets: {known}")
+
+    def targets(self, names: Sequence[str]) -> list[Target]:
+        """Several targets; two that would share one lock section are an error."""
+        out: dict[str, tuple[str, Target]] = {}
+        for name in names:
+            target = self.target(name)
+            if target.name in out and out[target.name][0] != name:
+                raise UsageError(
+                    f"targets {out[target.name][0]!r} and {name!r} both lock as {target.name!r}",
+                    where=f"{self.manifest_path.name}: targets",
+                    hint=f"list one of them (`host` is this machine, named {self.host.name})",
+                )
+            out.setdefault(target.name, (name, target))
+        return [t for _, t in out.values()]
 
     def lock_section(self, lock: Lock, name: str | None) -> LockTarget:
         """The section for --target, or the one matching this machine."""

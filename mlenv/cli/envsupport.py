@@ -33,7 +33,7 @@ def current_lock(ctx: Context, *, frozen: bool) -> Lock:
         return lock
     ctx.reporter.info("resolving: " + "; ".join(reasons))
     options = resolve_options(ctx)
-    targets = [ctx.target(n) for n in ctx.manifest.targets]
+    targets = ctx.targets(ctx.manifest.targets)
     new = build_lock(ctx.index, ctx.manifest, targets, options, previous=lock)
     write_lock(ctx.lock_path, new)
     return new

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from mlenv.lock import load_lock
 from mlenv.manifest import load_manifest
 
 
@@ -133,3 +134,24 @@ def test_init_starter_in_a_new_folder(tmp_path: Path, cli: Callable[..., Any]) -
     assert result.returncode == 0, str(result)
     manifest = load_manifest(tmp_path / "newbench" / "mlenv.yaml")
     assert manifest.name == "newbench"
+
+
+def test_a_target_file_named_like_the_host_keeps_its_own_facts(
+    make_project: Callable[..., Any], mlenv: Callable[..., Any]
+) -> None:
+    """`targets: [linux-x86_64-cpu]` locks the catalog file's facts (glibc 2.28, x86_64_v2),
+    not this machine's, even where the host is named the same; listing both is an error."""
+    project = make_project()
+    manifest = project.root / "mlenv.yaml"
+    text = manifest.read_text()
+    manifest.write_text(text.replace("targets: [host]", "targets: [linux-x86_64-cpu]"))
+    assert "linux-x86_64-cpu" in manifest.read_text()
+    resolved = mlenv(project, "resolve", "--target", "linux-x86_64-cpu")
+    assert resolved.returncode == 0, str(resolved)
+    facts = load_lock(project.lock).targets["linux-x86_64-cpu"].facts
+    assert facts["microarch"] == "x86_64_v2" and facts["libc"] == {"glibc": "2.28"}
+    manifest.write_text(text.replace("targets: [host]", "targets: [host, linux-x86_64-cpu]"))
+    host = {"MLENV_HOST_OS": "linux", "MLENV_HOST_ARCH": "x86_64", "MLENV_HOST_CUDA": "none"}
+    both = mlenv(project, "resolve", env={**project.environ(), **host})
+    assert both.returncode == 1
+    assert "both lock as" in both.stderr and "Traceback" not in both.stderr

@@ -108,7 +108,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         if ctx.options.json:
             emit_json({"version": 1, "ok": True, "stale": []})
         return 0
-    targets = [ctx.target(n) for n in names]
+    targets = ctx.targets(names)
     keep = {}
     if lock is not None and args.target:
         wanted = {ctx.target(n).name for n in manifest.targets}
