@@ -65,21 +65,26 @@ def _member(wheel: Path, pin: ArtifactPin, ctx: ArtifactContext) -> Path:
         return ctx.store.add(tmp, sha, label, move=True)
 
 
+def local_folder(pin: ArtifactPin, environ: Mapping[str, str]) -> Path:
+    """The folder of data the user supplies (a `local:` source), or a diagnostic."""
+    value = environ.get(str(pin.local_env))
+    if not value or not Path(value).is_dir():
+        raise InstallError(
+            f"{pin.package} needs data you supply: set {pin.local_env} to its folder",
+            where=f"artifact {pin.name} of {pin.package}",
+            why=f"{pin.local_env} is {'unset' if not value else f'not a folder: {value}'}",
+            hint=f"export {pin.local_env}=/path/to/the/data and run the command again",
+        )
+    return Path(value).absolute()
+
+
 def place_artifact(pin: ArtifactPin, dest_root: Path, ctx: ArtifactContext) -> dict[str, str]:
     """Place one artifact under `dest_root/<package>/`; returns what env.json records."""
     folder = dest_root / pin.package
     folder.mkdir(parents=True, exist_ok=True)
     label = f"artifact {pin.name} of {pin.package}"
     if pin.local_env:
-        value = ctx.environ.get(pin.local_env)
-        if not value or not Path(value).is_dir():
-            raise InstallError(
-                f"{pin.package} needs data you supply: set {pin.local_env} to its folder",
-                where=f"artifact {pin.name} of {pin.package}",
-                why=f"{pin.local_env} is {'unset' if not value else f'not a folder: {value}'}",
-                hint=f"export {pin.local_env}=/path/to/the/data and run the command again",
-            )
-        os.symlink(Path(value).absolute(), folder / pin.name)
+        os.symlink(local_folder(pin, ctx.environ), folder / pin.name)
         return {"path": f"{pin.package}/{pin.name}", "local": pin.local_env}
     obj, sha = fetch_to_store(
         ctx.store,

@@ -18,7 +18,13 @@ from mlenv import __version__
 from mlenv.errors import InstallError
 from mlenv.lock import LockTarget
 
-from .artifacts import ArtifactContext, place_artifact, placed_file, verify_placed
+from .artifacts import (
+    ArtifactContext,
+    local_folder,
+    place_artifact,
+    placed_file,
+    verify_placed,
+)
 from .detect import system_drift
 from .store import Store, env_lock_key, process_alive
 from .venv import UvRunner, build_venv, venv_python
@@ -122,6 +128,9 @@ def _build(
     allow_drift: bool,
     final: Path,
 ) -> dict[str, Any]:
+    for pin in section.artifacts:  # data the user must supply: say so before any work
+        if pin.local_env:
+            local_folder(pin, ctx.environ)
     drift = system_drift(section.system, ctx.environ.get("PATH"))
     if drift and not allow_drift:
         raise InstallError(
