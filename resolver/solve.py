@@ -6,7 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep, Resolver
+from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep
+from resolvelib.resolvers import Resolution
 
 from mlenv.errors import ResolutionError
 from mlenv.index import RecipeIndex
@@ -63,9 +64,8 @@ def solve(
             return _solution(mapping, children, fast.visited, backtracks=0, fast_path=True)
     slow = provider()
     reporter = _Counter()
-    resolver: Resolver = Resolver(slow, reporter)
     try:
-        result = resolver.resolve(roots, max_rounds=max_rounds)
+        state = Resolution(slow, reporter).resolve(roots, max_rounds=max_rounds)
     except ResolutionImpossible as e:
         raise explain(slow, e.causes, target_name) from e
     except ResolutionTooDeep as e:
@@ -73,16 +73,38 @@ def solve(
             f"gave up resolving for target {target_name} after {max_rounds} rounds",
             hint="pin the versions of the components that backtrack the most",
         ) from e
-    children = {
-        name: {c for c in result.graph.iter_children(name) if c is not None}
-        for name in result.mapping
-    }
+    mapping, children = reachable(state)
     return _solution(
-        dict(result.mapping),
-        children,
-        slow.visited,
-        backtracks=reporter.backtracks,
-        fast_path=False,
+        mapping, children, slow.visited, backtracks=reporter.backtracks, fast_path=False
+    )
+
+
+def reachable(state: Any) -> tuple[dict[str, Candidate], dict[str, set[str]]]:
+    """The pins reachable from the manifest, and their edges, from resolvelib's final state.
+
+    This is what resolvelib's own result builder means to do; its recursive walk never ends
+    when backtracking leaves two pins that require each other and nothing else requires (found
+    by the property tests), so the walk here is iterative and keeps a visited set.
+    """
+    mapping: dict[str, Candidate] = dict(state.mapping)
+    key_of = {id(candidate): key for key, candidate in mapping.items()}
+    children: dict[str | None, set[str]] = {}
+    for key, criterion in state.criteria.items():
+        for info in criterion.information:
+            parent = None if info.parent is None else key_of.get(id(info.parent), "")
+            if parent != "":
+                children.setdefault(parent, set()).add(key)
+    seen: set[str] = set()
+    stack = list(children.get(None, ()))
+    while stack:
+        key = stack.pop()
+        if key in seen or key not in mapping:
+            continue
+        seen.add(key)
+        stack.extend(children.get(key, ()))
+    return (
+        {k: mapping[k] for k in mapping if k in seen},
+        {k: {c for c in children.get(k, ()) if c in seen} for k in seen},
     )
 
 
