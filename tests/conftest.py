@@ -4,6 +4,7 @@ server — are defined once here."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,10 +12,17 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from hypothesis import settings
+
+# CI replays the same examples every run (a property failure there is then a real, repeatable
+# one); local runs keep exploring new examples.
+settings.register_profile("ci", derandomize=True, deadline=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "support"))
 
-import localpypi
+import localpypi  # noqa: E402
 
 
 @pytest.fixture(scope="session")

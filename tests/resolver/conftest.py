@@ -7,28 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from indexdata import write_index
 
-from mlenv.index import RecipeIndex, RecipeRoot, load_index
+from mlenv.index import RecipeIndex
 
 CASES_DIR = Path(__file__).parent / "cases"
-
-
-def write_index(root: Path, index: Mapping[str, list[Mapping[str, Any]]]) -> RecipeIndex:
-    """Write `{kind-folder: [recipe mapping, ...]}` as `<root>/<folder>/<name>.yaml` and load it.
-
-    A recipe without `kind` gets the folder's kind (`frameworks` -> `framework`).
-    """
-    root.mkdir(parents=True, exist_ok=True)
-    for folder, recipes in index.items():
-        (root / folder).mkdir(exist_ok=True)
-        for data in recipes:
-            body = dict(data)
-            if folder != "targets":
-                body.setdefault("kind", folder.removesuffix("s"))
-            text = yaml.safe_dump(body, sort_keys=False)
-            (root / folder / f"{body['name']}.yaml").write_text(text, encoding="utf-8")
-    return load_index([RecipeRoot(label="./recipes/", path=root)])
 
 
 def render(candidate: Any) -> str:

@@ -8,9 +8,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from conftest import write_index
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from indexdata import write_index
 
 from mlenv.errors import ResolutionError
 from mlenv.requirement import parse_requirement
