@@ -64,6 +64,8 @@ class Reproduction:
     env_differences: tuple[str, ...] = ()
     failures: tuple[str, ...] = ()
     paths: Mapping[str, str] = field(default_factory=dict)
+    recorded_facts: Mapping[str, Any] = field(default_factory=dict)  # the locked target's
+    machine: Mapping[str, Any] = field(default_factory=dict)  # the host that reproduced it
 
     @property
     def reproduced(self) -> bool:
@@ -82,7 +84,20 @@ class Reproduction:
             "environment_differences": list(self.env_differences),
             "failures": list(self.failures),
             "paths": dict(self.paths),
+            "machines": {"recorded": dict(self.recorded_facts), "reproduced": dict(self.machine)},
         }
+
+
+def machine_rows(rep: Reproduction) -> list[tuple[str, str, str]]:
+    """(fact, locked target, reproducing host) for every fact either side has."""
+    keys = sorted(set(rep.recorded_facts) | set(rep.machine))
+    return [(k, _fact(rep.recorded_facts.get(k)), _fact(rep.machine.get(k))) for k in keys]
+
+
+def _fact(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k} {v}" for k, v in sorted(value.items()))
+    return "-" if value is None else str(value)
 
 
 def _key(doc: Mapping[str, Any]) -> tuple[str, str]:
@@ -250,6 +265,14 @@ def render_markdown(rep: Reproduction) -> str:
             )
     else:
         lines.append("No results were recorded in the bundle.")
+    lines += [
+        "",
+        "## Machines",
+        "",
+        "| fact | locked target | reproduced on |",
+        "| --- | --- | --- |",
+    ]
+    lines += [f"| {k} | {a} | {b} |" for k, a, b in machine_rows(rep)]
     lines += ["", "## Environment", ""]
     if rep.env_differences:
         lines += [f"- {d}" for d in rep.env_differences]
@@ -390,5 +413,10 @@ def render_html(rep: Reproduction) -> str:
         f"<h2>Recorded vs reproduced</h2><div class='charts'>{''.join(charts(rep.figures, rep.tolerance))}</div>"
         "<table><tr><th>scenario</th><th>mode</th><th>figure</th><th>recorded</th>"
         f"<th>reproduced</th><th>change</th><th>check</th></tr>{figure_rows}</table>"
-        f"<h2>Environment</h2>{env}{failures}</body></html>\n"
+        "<h2>Machines</h2><table><tr><th>fact</th><th>locked target</th><th>reproduced on</th></tr>"
+        + "".join(
+            f"<tr><td>{e(k)}</td><td>{e(a)}</td><td>{e(b)}</td></tr>"
+            for k, a, b in machine_rows(rep)
+        )
+        + f"</table><h2>Environment</h2>{env}{failures}</body></html>\n"
     )

@@ -98,6 +98,10 @@ def test_reproduce_installs_with_no_network(
     assert verdict["badges"]["reproduced"]["awarded"] is False
     assert "no results" in verdict["badges"]["reproduced"]["reasons"][0]
     assert verdict["environment_differences"] == []
+    machines = verdict["machines"]  # the locked target's facts beside the reproducing host's
+    assert machines["recorded"]["os"] == machines["reproduced"]["os"]
+    assert "name" in machines["reproduced"] and "python" in machines["recorded"]
+    assert "## Machines" in (out / "report.md").read_text()
     guard.assert_offline()
     before = json.loads((installed.env / "env.json").read_text())
     after = json.loads(Path(verdict["paths"]["environment"], "env.json").read_text())

@@ -272,6 +272,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         ),
         figures=tuple(figures),
         env_differences=tuple(env_differences(root / RECORDED_ENV, env)),
+        recorded_facts=section.facts,
+        machine=ctx.host.to_dict(),
         failures=tuple(failures),
         paths={
             "report": str(out / "report.md"),
