@@ -4,15 +4,12 @@ The shared machinery lives in `tests/support/localpypi.py`; `helpers`, `wheels` 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import localpypi
 import pytest
-
-from mlenv.cli.main import main
 
 H = localpypi
 
@@ -60,20 +57,6 @@ def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> 
     in `folder`, with the environment the subprocess runs get."""
 
     def _run(folder: Path, *args: str, home: Path, server: Any = None) -> Any:
-        env = H.child_environ(home, server)
-        with monkeypatch.context() as m:
-            for key in list(os.environ):
-                if key not in env:
-                    m.delenv(key, raising=False)
-            for key, value in env.items():
-                m.setenv(key, value)
-            m.chdir(folder)
-            capsys.readouterr()
-            try:
-                code = main(list(args))
-            except SystemExit as e:  # argparse usage errors
-                code = e.code if isinstance(e.code, int) else 2
-            out, err = capsys.readouterr()
-        return H.Result(code, out, err)
+        return H.run_in_process(monkeypatch, capsys, folder, args, H.child_environ(home, server))
 
     return _run

@@ -6,7 +6,6 @@ logs every subprocess, so a test can check how uv was started)."""
 from __future__ import annotations
 
 import json
-import os
 import textwrap
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -137,24 +136,10 @@ def mlenv_cli(
 ) -> Callable[..., Any]:
     """mlenv_cli(folder, *args) -> Result: `mlenv.cli.main.main(args)` in-process, in `folder`,
     with its own MLENV_HOME and no network settings."""
-    from mlenv.cli.main import main
 
     def _run(folder: Path, *args: str) -> Any:
         env = H.child_environ(tmp_path / "home", None)
-        with monkeypatch.context() as m:
-            for key in list(os.environ):
-                if key not in env:
-                    m.delenv(key, raising=False)
-            for key, value in env.items():
-                m.setenv(key, value)
-            m.chdir(folder)
-            capsys.readouterr()
-            try:
-                code = main(list(args))
-            except SystemExit as e:
-                code = e.code if isinstance(e.code, int) else 2
-            out, err = capsys.readouterr()
-        return H.Result(code, out, err)
+        return H.run_in_process(monkeypatch, capsys, folder, args, env)
 
     return _run
 

@@ -599,3 +599,26 @@ def assert_user_error(result: Result, *needles: str) -> None:
     assert "hint:" in result.stderr, str(result)
     for needle in needles:
         assert needle in result.err, f"{needle!r} not in stderr\n{result}"
+
+
+def run_in_process(
+    monkeypatch: Any, capsys: Any, folder: Path, args: Sequence[str], env: Mapping[str, str]
+) -> Result:
+    """`mlenv.cli.main.main(args)` in this process, in `folder`, with exactly `env` as the
+    environment (cheaper than a subprocess where the test needs no isolation)."""
+    from mlenv.cli.main import main
+
+    with monkeypatch.context() as m:
+        for key in list(os.environ):
+            if key not in env:
+                m.delenv(key, raising=False)
+        for key, value in env.items():
+            m.setenv(key, value)
+        m.chdir(folder)
+        capsys.readouterr()
+        try:
+            code = main(list(args))
+        except SystemExit as e:  # argparse usage errors
+            code = e.code if isinstance(e.code, int) else 2
+        out, err = capsys.readouterr()
+    return Result(code, out, err)
