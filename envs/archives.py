@@ -1,7 +1,14 @@
 """Archives (`extract: tar|zip`, `strip: N`): extracted safely, once per store, linked into envs.
 
 Extraction refuses absolute paths, `..` traversal, links that resolve outside the tree, and
-device files or fifos. Each extraction is cached in the store as a tree keyed by (archive sha256,
+device files or fifos. It is bounded, checked before anything is written: the files of one
+archive add up to at most `size_cap(archive size)` = max(MIN_CAP, CAP_RATIO x the archive's
+size) = max(1 GiB, 200 x), in at most MAX_MEMBERS members. A member that would pass the cap is
+refused before its first byte is written, sparse tar members are refused, and each file is
+written while counted, stopped at the size its header declares (a zip member whose declared
+size lies stops there). A tar is read as a stream whose decompressed bytes may not exceed the
+members' declared sizes plus their headers, so a decompression bomb stops early too. After
+a refusal the partial tree is removed (`extracted_tree` builds in a temporary folder). Each extraction is cached in the store as a tree keyed by (archive sha256,
 extract, strip): built in a temporary folder under the store's lock, renamed into place, its
 files read-only, with a listing beside it (`<key>.json`) whose digest names the tree's content.
 Environments get hard links of the tree's files.
@@ -21,15 +28,26 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from mlenv.errors import InstallError, IntegrityError
 from mlenv.reporter import Reporter
 
 from .store import CHUNK, Store, link_or_copy, sha256_file
+from .streams import CountedReader, Overflow, decompressed
 
 KINDS = ("tar", "zip")
 LISTING_VERSION = 1
+MIN_CAP = 1 << 30  # 1 GiB: any archive may extract to this much
+CAP_RATIO = 200  # or to 200 times its own size, when that is more
+MAX_MEMBERS = 1_000_000
+MAX_LINK = 4096  # the longest symbolic link target a zip member may hold
+HEADER_SLACK = 64 << 10  # decompressed bytes allowed beyond the declared data, per member
+
+
+def size_cap(archive_size: int) -> int:
+    """How many bytes the files of an archive of `archive_size` bytes may add up to."""
+    return max(MIN_CAP, CAP_RATIO * archive_size)
 
 
 def tree_key(archive_sha256: str, extract: str, strip: int) -> str:
@@ -125,11 +143,30 @@ def _inside(path: str, root_real: str) -> bool:
 class _Extractor:
     """Writes members into `root`, checking every path against where it really lands."""
 
-    def __init__(self, root: Path, strip: int) -> None:
+    def __init__(self, root: Path, strip: int, cap: int) -> None:
         self.root = root
         self.real = os.path.realpath(root)
         self.strip = strip
         self.symlinks: list[tuple[str, Path]] = []
+        self.cap = cap  # the bytes all files may add up to
+        self.used = 0
+        self.members = 0
+
+    def member(self, name: str) -> None:
+        """Count one member against MAX_MEMBERS."""
+        self.members += 1
+        if self.members > MAX_MEMBERS:
+            raise _Unsafe(name, f"is one member too many (an archive holds at most {MAX_MEMBERS})")
+
+    def take(self, name: str, size: int) -> None:
+        """Count `size` bytes against the cap, before any of them is written."""
+        if size < 0 or size > self.cap - self.used:
+            raise _Unsafe(
+                name,
+                f"declares {size} bytes, which would bring the extracted files to "
+                f"{self.used + size} bytes, more than the cap of {self.cap}",
+            )
+        self.used += size
 
     def target(self, name: str) -> Path | None:
         rel = _relative(name, self.strip)
@@ -158,13 +195,20 @@ class _Extractor:
             raise _Unsafe(name, "is a folder where the archive already put a file")
         dest.mkdir(parents=True)
 
-    def file(self, name: str, data: IO[bytes], executable: bool) -> None:
+    def file(self, name: str, data: IO[bytes], executable: bool, size: int) -> None:
+        """Write at most the declared `size` bytes (counted against the cap first)."""
+        self.take(name, size)
         dest = self.target(name)
         if dest is None:
             return
         fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        written = 0
         with os.fdopen(fd, "wb") as out:
-            shutil.copyfileobj(data, out, CHUNK)
+            while chunk := data.read(min(CHUNK, size + 1 - written)):
+                written += len(chunk)
+                if written > size:
+                    raise _Unsafe(name, f"holds more than the {size} bytes its header declares")
+                out.write(chunk)
         dest.chmod(0o555 if executable else 0o444)
 
     def symlink(self, name: str, link: str) -> None:
@@ -205,40 +249,57 @@ class _Extractor:
 
 
 def _extract_tar(archive: Path, ex: _Extractor) -> None:
-    with tarfile.open(archive, "r:*") as tf:
-        for member in tf:
-            if member.isdir():
-                ex.directory(member.name)
-            elif member.isreg():
-                data = tf.extractfile(member)
-                if data is None:  # pragma: no cover - a regular member always has data
-                    raise _Unsafe(member.name, "has no data")
-                with data:
-                    ex.file(member.name, data, bool(member.mode & 0o111))
-            elif member.issym():
-                ex.symlink(member.name, member.linkname)
-            elif member.islnk():
-                ex.hardlink(member.name, member.linkname)
-            elif member.ischr() or member.isblk():
-                raise _Unsafe(member.name, "is a device file")
-            elif member.isfifo():
-                raise _Unsafe(member.name, "is a fifo")
-            else:
-                raise _Unsafe(member.name, f"has an unsupported tar type {member.type!r}")
+    """A stream: the decompressed bytes read never pass the declared data plus headers."""
+    with archive.open("rb") as raw:
+        counted = CountedReader(decompressed(raw), HEADER_SLACK)
+        with tarfile.open(fileobj=cast(IO[bytes], counted), mode="r|") as tf:
+            while (member := tf.next()) is not None:  # not `for … in tf`: it starts over
+                if member.issparse():
+                    raise _Unsafe(member.name, f"is a sparse member (of {member.size} bytes)")
+                data_size = member.size if member.isreg() else 0
+                ex.member(member.name)
+                counted.limit = counted.count + data_size + 2 * HEADER_SLACK
+                _tar_member(tf, member, ex)
+
+
+def _tar_member(tf: tarfile.TarFile, member: tarfile.TarInfo, ex: _Extractor) -> None:
+    if member.isdir():
+        ex.directory(member.name)
+    elif member.isreg():
+        data = tf.extractfile(member)
+        if data is None:  # pragma: no cover - a regular member always has data
+            raise _Unsafe(member.name, "has no data")
+        with data:
+            ex.file(member.name, data, bool(member.mode & 0o111), member.size)
+    elif member.issym():
+        ex.symlink(member.name, member.linkname)
+    elif member.islnk():
+        ex.hardlink(member.name, member.linkname)
+    elif member.ischr() or member.isblk():
+        raise _Unsafe(member.name, "is a device file")
+    elif member.isfifo():
+        raise _Unsafe(member.name, "is a fifo")
+    else:
+        raise _Unsafe(member.name, f"has an unsupported tar type {member.type!r}")
 
 
 def _extract_zip(archive: Path, ex: _Extractor) -> None:
     with zipfile.ZipFile(archive) as zf:
         for info in zf.infolist():
+            ex.member(info.filename)
             mode = info.external_attr >> 16
             kind = stat.S_IFMT(mode)
             if info.is_dir() or kind == stat.S_IFDIR:
                 ex.directory(info.filename)
             elif kind == stat.S_IFLNK:
-                ex.symlink(info.filename, zf.read(info).decode("utf-8", "surrogateescape"))
+                if info.file_size > MAX_LINK:
+                    raise _Unsafe(info.filename, f"is a link of {info.file_size} bytes")
+                with zf.open(info) as data:
+                    link = data.read(MAX_LINK + 1)[:MAX_LINK]
+                ex.symlink(info.filename, link.decode("utf-8", "surrogateescape"))
             elif kind in (0, stat.S_IFREG):
                 with zf.open(info) as data:
-                    ex.file(info.filename, data, bool(mode & 0o111))
+                    ex.file(info.filename, data, bool(mode & 0o111), info.file_size)
             elif kind in (stat.S_IFCHR, stat.S_IFBLK):
                 raise _Unsafe(info.filename, "is a device file")
             elif kind == stat.S_IFIFO:
@@ -247,10 +308,21 @@ def _extract_zip(archive: Path, ex: _Extractor) -> None:
                 raise _Unsafe(info.filename, f"has an unsupported file type {oct(kind)}")
 
 
-def extract_archive(archive: Path, dest: Path, *, extract: str, strip: int, label: str) -> None:
-    """Extract into the empty folder `dest`; an unsafe or unreadable archive is an error."""
+def extract_archive(
+    archive: Path,
+    dest: Path,
+    *,
+    extract: str,
+    strip: int,
+    label: str,
+    max_total: int | None = None,
+) -> None:
+    """Extract into the empty folder `dest`; an unsafe or unreadable archive is an error.
+
+    The files may add up to `max_total` bytes (default: `size_cap` of the archive's size)."""
     _check_options(extract, strip, label)
-    ex = _Extractor(dest, strip)
+    cap = size_cap(archive.stat().st_size) if max_total is None else max_total
+    ex = _Extractor(dest, strip, cap)
     try:
         (_extract_tar if extract == "tar" else _extract_zip)(archive, ex)
         ex.finish()
@@ -262,6 +334,14 @@ def extract_archive(archive: Path, dest: Path, *, extract: str, strip: int, labe
             hint="nothing was extracted; check where the archive comes from, and report it to "
             "the recipe's maintainer",
             details={"archive": label, "member": e.member, "reason": e.why},
+        ) from None
+    except Overflow as e:
+        raise IntegrityError(
+            f"refusing to extract {label}: it holds more data than its members declare "
+            f"(stopped after {e.args[0]} bytes)",
+            where=label,
+            why="a damaged or hostile archive (a decompression bomb?)",
+            hint="nothing was extracted; check where the archive comes from",
         ) from None
     except OSError as e:
         if e.errno is None:  # a decompressor's complaint (gzip, bz2), not the file system's

@@ -16,24 +16,25 @@ from __future__ import annotations
 
 import gzip
 import io
+import itertools
 import json
 import os
 import re
-import shutil
 import tarfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import IO, Any, cast
 
 from mlenv.errors import FormatError, IntegrityError, Problem
 from mlenv.lock import LockTarget
+from mlenv.names import DIGEST_RE, component_problem, hex_problem, relpath_problem, within
 from mlenv.paths import BUILTIN_PREFIX
 
 from .artifacts import ArtifactContext, source_of
 from .conda import pin_filename, source_url
 from .download import fetch_to_store
-from .store import CHUNK, Store, sha256_file
+from .store import Store, sha256_file
 
 BUNDLE_FILE = "bundle.json"
 BUNDLE_VERSION = 1
@@ -42,7 +43,9 @@ BUILTIN = "builtin"
 RECORDED_ENV = "recorded/env.json"
 ROLES = ("manifest", "lock", "recipe", "result", "log", "env", "wheel", "conda", "artifact")
 STORE_ROLES = ("wheel", "conda", "artifact")
-_SHA256 = re.compile(r"[0-9a-f]{64}")
+MAX_MANIFEST = 16 << 20  # bundle.json is read whole: at most 16 MiB
+MAX_TOTAL = 256 << 30  # the declared files of one bundle add up to at most 256 GiB
+MAX_FILES = 100_000
 _NEVER_REPAIR = "a bundle is never edited: get a fresh copy from its author (or `mlenv pack` again)"
 
 
@@ -94,62 +97,147 @@ class BundleManifest:
     def of_role(self, *roles: str) -> list[BundleFile]:
         return [f for f in self.files if f.role in roles]
 
+    @property
+    def total_size(self) -> int:
+        return sum(f.size for f in self.files)
+
     @classmethod
     def from_dict(cls, data: Any, label: str) -> BundleManifest:
+        """A strictly checked description: every name, path, hash and size is validated
+        (problems name the dotted field: `files[3].sha256`), nothing is trusted."""
+        if not isinstance(data, dict) or data.get("kind") != "mlenv-bundle":
+            raise IntegrityError(f"{label} does not describe an mlenv bundle", hint=_NEVER_REPAIR)
+        version = data.get("version")
+        if type(version) is not int or version != BUNDLE_VERSION:
+            raise IntegrityError(
+                f"{label} is bundle version {version!r}; this mlenv reads version {BUNDLE_VERSION}",
+                hint="use the mlenv version that packed it (see `mlenv` in bundle.json)",
+            )
         problems: list[Problem] = []
 
         def bad(where: str, message: str) -> None:
             problems.append(Problem(where=f"{label}: {where}", message=message))
 
-        if not isinstance(data, dict) or data.get("kind") != "mlenv-bundle":
-            raise IntegrityError(f"{label} does not describe an mlenv bundle", hint=_NEVER_REPAIR)
-        if data.get("version") != BUNDLE_VERSION:
-            raise IntegrityError(
-                f"{label} is bundle version {data.get('version')!r}; this mlenv reads version "
-                f"{BUNDLE_VERSION}",
-                hint="use the mlenv version that packed it (see `mlenv` in bundle.json)",
-            )
-        known = {"version", "kind", "name", "target", "lock", "mlenv", "local", "files"}
-        for key in sorted(set(data) - known):
-            bad(key, "unknown key")
-        files = []
-        for i, raw in enumerate(data.get("files") or []):
-            where = f"files[{i}]"
-            if not isinstance(raw, dict) or set(raw) - {"path", "role", "sha256", "size", "md5"}:
-                bad(where, "expected {path, role, sha256, size[, md5]}")
-                continue
-            path, sha, role = str(raw.get("path", "")), str(raw.get("sha256", "")), raw.get("role")
-            if not safe_member(path):
-                bad(where, f"unsafe path {path!r}")
-            if not _SHA256.fullmatch(sha):
-                bad(where, f"invalid sha256 {sha!r}")
-            if role not in ROLES:
-                bad(where, f"unknown role {role!r}")
-            size = raw.get("size")
-            files.append(
-                BundleFile(
-                    path=path,
-                    sha256=sha,
-                    size=size if isinstance(size, int) else -1,
-                    role=str(role),
-                    md5=raw.get("md5"),
-                )
-            )
+        for key in sorted(set(data) - _TOP_KEYS, key=str):
+            bad(str(key), "unknown key")
+        for key in ("name", "mlenv"):
+            if not isinstance(data.get(key, ""), str):
+                bad(key, "expected a string")
+        if problem := component_problem(data.get("target")):
+            bad("target", problem)
+        if not isinstance(data.get("lock"), str) or not DIGEST_RE.fullmatch(data["lock"]):
+            bad("lock", f"{data.get('lock')!r} is not a digest (sha256:<64 hex digits>)")
+        local = data.get("local") or []
+        if not isinstance(local, list):
+            bad("local", "expected a list of variable names")
+            local = []
+        for i, var in enumerate(local):
+            if not isinstance(var, str) or not _VARIABLE.fullmatch(var):
+                bad(f"local[{i}]", f"{var!r} is not an environment variable name")
+        raw_files = data.get("files")
+        if not isinstance(raw_files, list) or len(raw_files) > MAX_FILES:
+            bad("files", f"expected a list of at most {MAX_FILES} files")
+            raw_files = []
+        files = _files(raw_files, bad)
         if problems:
-            raise FormatError(f"{label} is not a valid bundle description", problems=problems)
+            raise FormatError(
+                f"{label} is not a valid bundle description",
+                problems=problems,
+                hint=_NEVER_REPAIR,
+            )
         return cls(
             name=str(data.get("name", "")),
-            target=str(data.get("target", "")),
-            lock=str(data.get("lock", "")),
+            target=str(data["target"]),
+            lock=str(data["lock"]),
             mlenv=str(data.get("mlenv", "")),
             files=tuple(files),
-            local=tuple(str(v) for v in data.get("local") or ()),
+            local=tuple(local),
         )
 
 
+_TOP_KEYS = {"version", "kind", "name", "target", "lock", "mlenv", "local", "files"}
+_FILE_KEYS = {"path", "role", "sha256", "size", "md5"}
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+
+
+def _file(raw: Any, where: str, bad: Callable[[str, str], None]) -> BundleFile | None:
+    if (
+        not isinstance(raw, dict)
+        or set(raw) - _FILE_KEYS
+        or not {"path", "sha256", "size"} <= set(raw)
+    ):
+        bad(where, "expected {path, role, sha256, size[, md5]}")
+        return None
+    path, sha, size, role, md5 = (raw.get(k) for k in ("path", "sha256", "size", "role", "md5"))
+    ok = True
+    for field, problem in (
+        ("path", relpath_problem(path)),
+        ("sha256", hex_problem(sha, "sha256")),
+        ("md5", hex_problem(md5, "md5") if md5 is not None else None),
+        ("role", None if role in ROLES else f"unknown role {role!r}"),
+    ):
+        if problem:
+            bad(f"{where}.{field}", problem)
+            ok = False
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_TOTAL:
+        bad(f"{where}.size", f"{size!r} is not a size in bytes (0 to {MAX_TOTAL})")
+        return None
+    if not ok:
+        return None
+    return BundleFile(path=str(path), sha256=str(sha), size=size, role=str(role), md5=md5)
+
+
+def _files(raw_files: list[Any], bad: Callable[[str, str], None]) -> list[BundleFile]:
+    """The listed files, each checked; duplicates, paths that are folders of other paths (or
+    of bundle.json) and a total beyond MAX_TOTAL are problems."""
+    files: list[BundleFile] = []
+    seen: dict[str, int] = {BUNDLE_FILE: -1}
+    for i, raw in enumerate(raw_files):
+        f = _file(raw, f"files[{i}]", bad)
+        if f is None:
+            continue
+        if f.path in seen:
+            bad(f"files[{i}].path", f"{f.path!r} is listed twice (or is {BUNDLE_FILE})")
+            continue
+        seen[f.path] = i
+        files.append(f)
+    for f in files:
+        parts = f.path.split("/")
+        for n in range(1, len(parts)):
+            folder = "/".join(parts[:n])
+            if folder in seen:
+                bad(f"files[{seen[f.path]}].path", f"{f.path!r} lies inside the file {folder!r}")
+    total = sum(f.size for f in files)
+    if total > MAX_TOTAL:
+        bad("files", f"the sizes add up to {total} bytes, more than the cap of {MAX_TOTAL}")
+    return files
+
+
+def parse_manifest(data: bytes, label: str) -> BundleManifest:
+    """bundle.json's bytes as a checked description (duplicate JSON keys refused)."""
+    if len(data) > MAX_MANIFEST:
+        raise IntegrityError(
+            f"{label} is {len(data)} bytes, more than the {MAX_MANIFEST} a bundle.json may be",
+            hint=_NEVER_REPAIR,
+        )
+    try:
+        doc = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates)
+    except (UnicodeError, ValueError, RecursionError) as e:
+        raise IntegrityError(f"{label} is unreadable", why=str(e), hint=_NEVER_REPAIR) from e
+    return BundleManifest.from_dict(doc, label)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"the key {key!r} appears twice in one object")
+        out[key] = value
+    return out
+
+
 def safe_member(path: str) -> bool:
-    parts = PurePosixPath(path).parts
-    return bool(parts) and not path.startswith("/") and ".." not in parts and "\\" not in path
+    return relpath_problem(path) is None
 
 
 def recipe_member(label: str) -> str | None:
@@ -183,7 +271,13 @@ def store_members(section: LockTarget, ctx: ArtifactContext) -> list[Member]:
     opts, store, rep = ctx.options, ctx.store, ctx.reporter
     for pin in section.pypi:
         obj, sha = fetch_to_store(
-            store, pin.url, sha256=pin.sha256, label=pin.filename, options=opts, reporter=rep
+            store,
+            pin.url,
+            sha256=pin.sha256,
+            label=pin.filename,
+            options=opts,
+            reporter=rep,
+            size=pin.size,
         )
         add(f"wheels/{pin.filename}", obj, sha, "wheel")
     for c in section.conda:
@@ -205,6 +299,7 @@ def store_members(section: LockTarget, ctx: ArtifactContext) -> list[Member]:
             label=label,
             options=opts,
             reporter=rep,
+            size=a.size,
         )
         name = (a.url or a.name).rsplit("/", 1)[-1].split("#", 1)[0] if a.member else a.name
         add(f"artifacts/{a.package}/{name}", obj, sha, "artifact", None if a.sha256 else a.md5)
@@ -231,8 +326,15 @@ def write_bundle(
     """Write the archive atomically (`.tar`, or gzip with mtime 0 for `.tar.gz`/`.tgz`)."""
     members = sorted(members, key=lambda m: m.path)
     paths = [m.path for m in members]
-    if len(set(paths)) != len(paths) or not all(safe_member(p) for p in paths):
-        raise ValueError(f"duplicate or unsafe bundle paths: {paths}")
+    unsafe = [p for p in paths if not safe_member(p)]
+    twice = sorted({p for p, q in itertools.pairwise(paths) if p == q})
+    if unsafe or twice:
+        raise IntegrityError(
+            f"cannot pack {', '.join(repr(p) for p in (unsafe + twice)[:5])}: "
+            + ("not a safe relative path" if unsafe else "two files at one path"),
+            why="the lock names a file with a path no bundle may hold",
+            hint="re-create the lock with `mlenv resolve` (never edit it by hand)",
+        )
     files = tuple(
         BundleFile(
             path=m.path,
@@ -278,86 +380,90 @@ def write_bundle(
 # -- unpacking, verifying, seeding ----------------------------------------------------------------
 
 
-def unpack_bundle(archive: Path, dest: Path) -> None:
-    """Extract plain files only, refusing links, devices and paths that leave `dest`."""
-    hint = f"is {archive} the file `mlenv pack` wrote? {_NEVER_REPAIR}"
-    dest.mkdir(parents=True, exist_ok=True)
-    try:
-        with tarfile.open(archive, "r:*") as tar:
-            for member in tar:
-                if member.isdir():
-                    continue
-                if not member.isfile() or not safe_member(member.name):
-                    raise IntegrityError(
-                        f"{archive} holds {member.name!r}, which a bundle never holds",
-                        why="bundles hold plain files at relative paths only (no links, no `..`)",
-                        hint=hint,
-                    )
-                target = dest.joinpath(*PurePosixPath(member.name).parts)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                source = tar.extractfile(member)
-                assert source is not None  # a regular file always has data
-                with source, target.open("wb") as out:
-                    shutil.copyfileobj(source, out, CHUNK)
-    except (tarfile.TarError, OSError, EOFError) as e:
-        raise IntegrityError(
-            f"{archive} is not a readable mlenv bundle (damaged, or not a tar archive)",
-            why=str(e),
-            hint=hint,
-        ) from e
-
-
 def read_manifest(root: Path) -> BundleManifest:
+    """bundle.json of an unpacked bundle (a plain file of at most MAX_MANIFEST bytes)."""
     path = root / BUNDLE_FILE
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise IntegrityError(f"{path} is not a plain file", hint=_NEVER_REPAIR)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        with path.open("rb") as f:
+            data = f.read(MAX_MANIFEST + 1)
     except FileNotFoundError as e:
         raise IntegrityError(
             f"{root} is not an mlenv bundle: it has no {BUNDLE_FILE}",
             hint="pass the .tar file `mlenv pack` wrote, or the folder it was unpacked into",
         ) from e
-    except (OSError, ValueError) as e:
+    except OSError as e:
         raise IntegrityError(f"{path} is unreadable", why=str(e), hint=_NEVER_REPAIR) from e
-    return BundleManifest.from_dict(data, str(path))
+    return parse_manifest(data, str(path))
 
 
-def _all_files(root: Path) -> list[str]:
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if not p.is_dir())
+def _all_files(root: Path) -> tuple[list[str], list[str]]:
+    """(plain files, anything else: links, devices, fifos) below root, relative, sorted."""
+    files, others = [], []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        for name in dirnames + filenames:
+            path = Path(dirpath, name)
+            rel = path.relative_to(root).as_posix()
+            if path.is_symlink() or not (path.is_dir() or path.is_file()):
+                others.append(rel)
+            elif not path.is_dir():
+                files.append(rel)
+    return sorted(files), sorted(others)
+
+
+def verification_error(
+    problems: list[Problem], details: list[dict[str, Any]], label: str
+) -> IntegrityError:
+    first = details[0]
+    return IntegrityError(
+        f"the bundle failed verification: {len(problems)} file(s) differ from {BUNDLE_FILE} "
+        f"(first: {first['path']})",
+        where=label,
+        problems=problems,
+        why="the bundle was changed or damaged after `mlenv pack` wrote it; nothing from it "
+        "was installed",
+        hint=_NEVER_REPAIR,
+        details={"files": details},
+    )
+
+
+def hash_problem(f: BundleFile, actual: str) -> tuple[Problem, dict[str, Any]]:
+    return (
+        Problem(where=f.path, message=f"expected sha256 {f.sha256}\ngot sha256 {actual}"),
+        {"path": f.path, "expected": f.sha256, "actual": actual},
+    )
 
 
 def verify_bundle(root: Path, label: str | None = None) -> BundleManifest:
     """Every listed file present with its sha256, and nothing unlisted; else IntegrityError
-    naming each file with the expected and the actual sha256 (`label`: the bundle's name)."""
+    naming each file with the expected and the actual sha256 (`label`: the bundle's name).
+    A folder holding links, devices or fifos is refused (nothing is followed out of it)."""
     manifest = read_manifest(root)
     problems, details = [], []
+    files, others = _all_files(root)
+    for other in others:
+        problems.append(Problem(where=other, message="is a link or a special file"))
+        details.append({"path": other, "expected": None, "actual": "not a plain file"})
+    if others:
+        raise verification_error(problems, details, label or str(root))
     for f in manifest.files:
-        path = root / f.path
+        path = within(root, f.path, what="bundle file")
         if not path.is_file():
             problems.append(Problem(where=f.path, message="missing from the bundle"))
             details.append({"path": f.path, "expected": f.sha256, "actual": None})
             continue
         actual = sha256_file(path)
         if actual != f.sha256:
-            problems.append(
-                Problem(where=f.path, message=f"expected sha256 {f.sha256}\ngot sha256 {actual}")
-            )
-            details.append({"path": f.path, "expected": f.sha256, "actual": actual})
+            problem, detail = hash_problem(f, actual)
+            problems.append(problem)
+            details.append(detail)
     listed = {f.path for f in manifest.files} | {BUNDLE_FILE}
-    for extra in (p for p in _all_files(root) if p not in listed):
+    for extra in (p for p in files if p not in listed):
         problems.append(Problem(where=extra, message=f"not listed in {BUNDLE_FILE}"))
         details.append({"path": extra, "expected": None, "actual": "unlisted"})
     if problems:
-        first = details[0]
-        raise IntegrityError(
-            f"the bundle failed verification: {len(problems)} file(s) differ from {BUNDLE_FILE} "
-            f"(first: {first['path']})",
-            where=label or str(root),
-            problems=problems,
-            why="the bundle was changed or damaged after `mlenv pack` wrote it; nothing from it "
-            "was installed",
-            hint=_NEVER_REPAIR,
-            details={"files": details},
-        )
+        raise verification_error(problems, details, label or str(root))
     return manifest
 
 
@@ -386,7 +492,7 @@ def seed_store(root: Path, manifest: BundleManifest, store: Store) -> int:
     for f in manifest.of_role(*STORE_ROLES):
         with store.lock(f.sha256):
             if not store.has(f.sha256):
-                store.add(root / f.path, f.sha256, f.path)
+                store.add(within(root, f.path, what="bundle file"), f.sha256, f.path)
                 count += 1
         if f.md5:
             store.remember_md5(f.md5, f.sha256)

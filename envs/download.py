@@ -1,4 +1,10 @@
-"""Downloads into the store: retries, resume (HTTP Range), progress, sha256 (or md5) checked."""
+"""Downloads into the store: retries, resume (HTTP Range), progress, sha256 (or md5) checked.
+
+A pin with a `size` bounds the read: never more than `size` bytes (+1 to notice an overflow)
+are read from the server, a Content-Length beyond it is refused before reading, and a resumed
+download counts the bytes it already has. An overflow is an IntegrityError (never retried) and
+the partial file is removed. Without a `size`, the download is read to its end and hashed.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any
 from urllib.parse import unquote, urlparse
 
 from mlenv.errors import InstallError, IntegrityError
@@ -32,8 +39,43 @@ def apply_mirrors(url: str, mirrors: Mapping[str, str]) -> str:
     return url
 
 
+def _too_big(label: str, url: str, size: int, part: Path, sent: str) -> IntegrityError:
+    part.unlink(missing_ok=True)
+    return IntegrityError(
+        f"refusing {label}: the server sent more than its pinned size of {size} bytes",
+        where=url,
+        why=f"the pin says size {size}; the server sent more ({sent})",
+        hint="the source serves other bytes than the recipe pins: check the recipe's url and "
+        "size (never edit a lock by hand), or the mirror",
+        details={"artifact": label, "url": url, "size": size},
+    )
+
+
+def _copy_bounded(
+    response: Any, out: IO[bytes], have: int, size: int | None, reporter: Reporter, label: str
+) -> int:
+    """Copy the body to `out`; with a `size`, stop after `size + 1` bytes in all (have included).
+    Returns the number of bytes the file holds."""
+    total = have
+    while True:
+        want = CHUNK if size is None else min(CHUNK, size + 1 - total)
+        if want <= 0:
+            return total
+        chunk = response.read(want)
+        if not chunk:
+            return total
+        out.write(chunk)
+        total += len(chunk)
+        reporter.advance(label, len(chunk))
+
+
 def _fetch_http(
-    url: str, part: Path, options: FetchOptions, reporter: Reporter, label: str
+    url: str,
+    part: Path,
+    options: FetchOptions,
+    reporter: Reporter,
+    label: str,
+    size: int | None = None,
 ) -> None:
     import urllib.error  # only when something is downloaded: start-up stays fast
     import urllib.request
@@ -41,6 +83,9 @@ def _fetch_http(
     attempt = 0
     while True:
         have = part.stat().st_size if part.exists() else 0
+        if size is not None and have > size:  # a stale partial file: start over
+            part.unlink()
+            have = 0
         request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
         if have:
             request.add_header("Range", f"bytes={have}-")
@@ -51,13 +96,15 @@ def _fetch_http(
                     have = 0
                 length = response.headers.get("Content-Length")
                 total = have + int(length) if length and length.isdigit() else None
+                if size is not None and total is not None and total > size:
+                    raise _too_big(label, url, size, part, f"Content-Length says {total} bytes")
                 reporter.start(label, total)
                 if have:
                     reporter.advance(label, have)
                 with part.open("ab" if have else "wb") as out:
-                    while chunk := response.read(CHUNK):
-                        out.write(chunk)
-                        reporter.advance(label, len(chunk))
+                    got = _copy_bounded(response, out, have, size, reporter, label)
+                if size is not None and got > size:
+                    raise _too_big(label, url, size, part, f"at least {got} bytes")
                 if total is not None and part.stat().st_size < total:
                     raise OSError(f"connection closed after {part.stat().st_size} of {total} bytes")
             reporter.done(label)
@@ -93,11 +140,13 @@ def fetch_to_store(
     label: str,
     options: FetchOptions,
     reporter: Reporter | None = None,
+    size: int | None = None,
 ) -> tuple[Path, str]:
     """Make sure the bytes at `url` are in the store; returns (object path, sha256).
 
     With a sha256 the store is consulted first (no network when present); an md5-only
     artifact is downloaded, checked against the md5, and stored by its computed sha256.
+    With a `size`, no more than `size` bytes are read (a larger source is an IntegrityError).
     """
     reporter = reporter or NullReporter()
     key = sha256 or f"md5-{md5}"
@@ -118,7 +167,7 @@ def fetch_to_store(
         source = apply_mirrors(url, options.mirrors)
         parsed = urlparse(source)
         if parsed.scheme in ("http", "https"):
-            _fetch_http(source, part, options, reporter, label)
+            _fetch_http(source, part, options, reporter, label, size)
             local, move = part, True
         else:
             local = Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(source)
@@ -129,6 +178,15 @@ def fetch_to_store(
                     hint="check the recipe's url or the mirror",
                 )
             move = False
+            actual_size = local.stat().st_size
+            if size is not None and actual_size > size:
+                raise IntegrityError(
+                    f"refusing {label}: {local} holds {actual_size} bytes, more than its "
+                    f"pinned size of {size}",
+                    where=url,
+                    hint="check the recipe's url and size, or the mirror",
+                    details={"artifact": label, "url": url, "size": size},
+                )
         if sha256 is None:
             actual_md5 = md5_file(local)
             if actual_md5 != md5:

@@ -7,6 +7,7 @@ failed install leaves nothing half-made (leftovers of killed builds are swept ne
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -20,16 +21,23 @@ from mlenv.lock import LockTarget
 
 from .artifacts import (
     ArtifactContext,
+    Changed,
+    check_placed,
     local_folder,
     place_artifact,
     placed_file,
+    placement,
     verify_placed,
 )
-from .detect import system_drift
+from .detect import Detects, system_drift
+from .record import verify_records
 from .store import Store, env_lock_key, process_alive
 from .venv import UvRunner, build_venv, venv_python
 
 ENV_FILE = "env.json"
+# how each artifact was placed (reflink/hardlink/copy) and the stat of its files: this machine's
+# state, beside env.json (which describes the environment and travels in bundles)
+PLACED_FILE = "placed.json"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,8 +96,10 @@ def materialize(
     ctx: ArtifactContext,
     force: bool = False,
     allow_drift: bool = False,
+    detects: Detects | None = None,
 ) -> tuple[Environment, bool]:
-    """Returns the environment and whether it was (re)built."""
+    """Returns the environment and whether it was (re)built. `detects`: the `detect:` sources
+    of the user's own recipes, by name, that re-detect the lock's system tools."""
     if not force and (env := is_current(env_dir, section)) is not None:
         return env, False
     parent = env_dir.parent
@@ -109,6 +119,7 @@ def materialize(
                 ctx=ctx,
                 allow_drift=allow_drift,
                 final=env_dir,
+                detects=detects or {},
             )
             _swap(build, env_dir)
         except BaseException:
@@ -127,11 +138,12 @@ def _build(
     ctx: ArtifactContext,
     allow_drift: bool,
     final: Path,
+    detects: Detects,
 ) -> dict[str, Any]:
     for pin in section.artifacts:  # data the user must supply: say so before any work
         if pin.local_env:
             local_folder(pin, ctx.environ)
-    drift = system_drift(section.system, ctx.environ.get("PATH"))
+    drift = system_drift(section.system, ctx.environ.get("PATH"), detects)
     if drift and not allow_drift:
         raise InstallError(
             f"{len(drift)} system tool(s) differ from the lock",
@@ -154,9 +166,12 @@ def _build(
         scratch=scratch,
     )
     artifacts: dict[str, Any] = {}
+    kinds: dict[str, set[str]] = {}
     for pin in sorted(section.artifacts, key=lambda a: (a.package, a.name)):
         ctx.reporter.info(f"placing {pin.package}: {pin.name}")
-        artifacts[f"{pin.package}/{pin.name}"] = place_artifact(pin, build / "artifacts", ctx)
+        key = f"{pin.package}/{pin.name}"
+        kinds[key] = set()
+        artifacts[key] = place_artifact(pin, build / "artifacts", ctx, kinds=kinds[key])
     if section.conda:
         from .conda import build_conda  # py-rattler: imported only when there is conda work
 
@@ -171,6 +186,11 @@ def _build(
             final_prefix=final / "conda",
         )
     shutil.rmtree(scratch, ignore_errors=True)
+    placed = {  # taken last: linking the same object again changes an earlier link's ctime
+        key: placement(build / "artifacts", recorded, kinds[key])
+        for key, recorded in artifacts.items()
+        if "local" not in recorded
+    }
     info = {
         "version": 1,
         "target": section.name,
@@ -186,10 +206,54 @@ def _build(
         "system": {s.name: s.version for s in section.system},
         "drift": drift,
     }
-    (build / ENV_FILE).write_text(
-        json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-    )
+    _write_json(build / PLACED_FILE, {"version": 1, "artifacts": placed})
+    _write_json(build / ENV_FILE, info)
     return info
+
+
+def _write_json(path: Path, doc: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_placed(env_dir: Path) -> dict[str, Any]:
+    """placed.json's artifacts (empty when missing or unreadable: every file is then hashed)."""
+    try:
+        doc = json.loads((env_dir / PLACED_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    placed = doc.get("artifacts") if isinstance(doc, dict) else None
+    return placed if isinstance(placed, dict) else {}
+
+
+def check_env(
+    env: Environment,
+    section: LockTarget,
+    *,
+    full: bool = False,
+    store: Store | None = None,
+) -> list[Changed]:
+    """The placed artifact files whose bytes are not the lock's (before a run uses them): a
+    stat check against placed.json, hashing only what moved; `full` hashes everything. Files
+    whose stat moved but whose bytes are right get their stat recorded anew."""
+    locked = {  # an extracted tree is checked against the digest its install computed
+        f"{p.package}/{p.name}": h
+        for p in section.artifacts
+        if not p.extract and (h := p.member_sha256 or p.sha256)
+    }
+    changes, fresh = check_placed(
+        env.artifacts,
+        env.info.get("artifacts", {}),
+        placed := read_placed(env.path),
+        full=full,
+        store=store,
+        locked=locked,
+    )
+    if fresh and not changes:
+        with contextlib.suppress(OSError):  # a read-only project: the check just costs more
+            _write_json(env.path / PLACED_FILE, {"version": 1, "artifacts": {**placed, **fresh}})
+    return changes
 
 
 def _swap(build: Path, env_dir: Path) -> None:
@@ -244,7 +308,11 @@ def verify_conda(section: LockTarget, prefix: Path) -> list[str]:
 
 
 def verify_env(
-    section: LockTarget, env_dir: Path, path: str | None = None, store: Store | None = None
+    section: LockTarget,
+    env_dir: Path,
+    path: str | None = None,
+    store: Store | None = None,
+    detects: Detects | None = None,
 ) -> list[str]:
     """Every difference between the environment and the lock section."""
     env = read_env(env_dir)
@@ -262,7 +330,8 @@ def verify_env(
         elif have != pin.version:
             out.append(f"pypi {pin.name}: {have} installed, lock pins {pin.version}")
     out.extend(f"pypi {name} {v}: not in the lock" for name, v in sorted(installed.items()))
+    out.extend(verify_records(env.path / "venv"))
     out.extend(verify_conda(section, env.path / "conda"))
     out.extend(verify_placed(env.artifacts, env.info.get("artifacts", {}), store))
-    out.extend(system_drift(section.system, path))
+    out.extend(system_drift(section.system, path, detects or {}))
     return out

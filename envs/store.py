@@ -12,6 +12,8 @@ import fcntl
 import hashlib
 import os
 import shutil
+import stat
+import sys
 import time
 import weakref
 from collections.abc import Callable, Iterator
@@ -40,15 +42,63 @@ def md5_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def link_or_copy(src: Path, dest: Path) -> None:
-    """Hard-link (copy across devices) `src` to `dest`."""
+FICLONE = 0x40049409  # Linux ioctl: share the source's blocks, copy-on-write (btrfs, xfs, …)
+LINK_KINDS = ("reflink", "hardlink", "copy")
+_CANNOT_CLONE = {
+    errno.EOPNOTSUPP,
+    errno.ENOTSUP,
+    errno.EXDEV,
+    errno.EINVAL,
+    errno.ENOTTY,
+    errno.ENOSYS,
+}
+_NO_REFLINK: set[tuple[int, int]] = set()  # (src device, dest device) pairs that cannot clone
+
+
+def _reflink(src: Path, dest: Path) -> bool:
+    """A copy-on-write clone of `src` at `dest` (a new inode: writing it never changes `src`);
+    False where the file system cannot (dest is then left absent)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        devices = (os.stat(src).st_dev, os.stat(dest.parent).st_dev)
+    except OSError:
+        return False
+    if devices in _NO_REFLINK:
+        return False
+    try:
+        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except OSError:
+        return False
+    try:
+        with src.open("rb") as source:
+            fcntl.ioctl(fd, FICLONE, source.fileno())
+        os.fchmod(fd, stat.S_IMODE(os.stat(src).st_mode))
+    except OSError as e:
+        os.close(fd)
+        dest.unlink(missing_ok=True)
+        if e.errno in _CANNOT_CLONE:  # this pair of file systems never will: stop trying
+            _NO_REFLINK.add(devices)
+        return False
+    os.close(fd)
+    return True
+
+
+def link_or_copy(src: Path, dest: Path) -> str:
+    """Place `src` at `dest`: a reflink where the file system can clone (writing the file then
+    leaves the store object alone), else a hard link, else a copy (across devices). Returns
+    which one: "reflink", "hardlink" or "copy"."""
     dest.parent.mkdir(parents=True, exist_ok=True)
+    if _reflink(src, dest):
+        return "reflink"
     try:
         os.link(src, dest)
+        return "hardlink"
     except OSError as e:
         if e.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
             raise
         shutil.copy2(src, dest)
+        return "copy"
 
 
 class Store:
@@ -190,6 +240,48 @@ class Store:
         tmp.chmod(0o444)
         os.replace(tmp, dest)
         return dest
+
+    # -- projects that installed from this store (`mlenv env gc` keeps what they use) --------
+
+    @property
+    def projects(self) -> Path:
+        return self.home / "store" / "projects"
+
+    def remember_project(self, project: Path) -> None:
+        """Record `project` (its absolute folder) under `store/projects/<sha256 of the path>`,
+        atomically; nothing is written when it is recorded already."""
+        raw = os.fsencode(str(project.absolute()))
+        dest = self.projects / hashlib.sha256(raw).hexdigest()
+        with contextlib.suppress(OSError):
+            if dest.read_bytes() == raw:
+                return
+        self.projects.mkdir(parents=True, exist_ok=True)
+        tmp = self.projects / f".{dest.name}.{os.getpid()}.tmp"
+        tmp.write_bytes(raw)
+        os.replace(tmp, dest)
+
+    def remembered_projects(self) -> dict[str, Path]:
+        """record name -> project folder, for each well-formed record (the name is the sha256
+        of the absolute path it holds); the paths are data: read from them, never delete."""
+        out: dict[str, Path] = {}
+        if not self.projects.is_dir():
+            return out
+        for entry in sorted(self.projects.iterdir()):
+            if entry.name.startswith(".") or entry.is_symlink() or not entry.is_file():
+                continue
+            try:
+                raw = entry.read_bytes()[:65536]
+            except OSError:
+                continue
+            path = Path(os.fsdecode(raw))
+            if hashlib.sha256(raw).hexdigest() == entry.name and path.is_absolute():
+                out[entry.name] = path
+        return out
+
+    def forget_project(self, name: str) -> None:
+        """Drop one record (by its name in `store/projects/`)."""
+        if len(name) == 64 and all(c in "0123456789abcdef" for c in name):
+            (self.projects / name).unlink(missing_ok=True)
 
 
 def process_alive(pid: int) -> bool:

@@ -53,7 +53,13 @@ def fetch_wheels(
     """Every pinned file in the store; returns sha256 -> store path."""
     return {
         p.sha256: fetch_to_store(
-            store, p.url, sha256=p.sha256, label=p.filename, options=options, reporter=reporter
+            store,
+            p.url,
+            sha256=p.sha256,
+            label=p.filename,
+            options=options,
+            reporter=reporter,
+            size=p.size,
         )[0]
         for p in pins
     }

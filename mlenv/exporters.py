@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from .errors import UsageError
+from .errors import MlenvError, UsageError
 from .lock import LockTarget, PypiPin
 
 FORMATS = ("requirements", "pylock", "conda-explicit", "dockerfile")
@@ -32,6 +33,51 @@ PYPI_SIMPLE = "https://pypi.org/simple"
 _SYS_PLATFORM = {"linux": "linux", "darwin": "darwin", "windows": "win32"}
 _MACHINE = {("windows", "x86_64"): "AMD64", ("windows", "arm64"): "ARM64"}
 _DOCKER_PLATFORM = {"x86_64": "linux/amd64", "aarch64": "linux/arm64", "arm64": "linux/arm64"}
+
+
+class ExportError(MlenvError):
+    """A lock section that cannot be written safely in another tool's format."""
+
+    kind = "export"
+
+
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f\x80-\x9f\u2028\u2029]")
+
+
+def _unsafe_values(value: Any, at: str) -> list[str]:
+    """Dotted paths of strings below `value` holding a line break or a control character."""
+    if isinstance(value, str):
+        return [at] if _UNSAFE.search(value) else []
+    if isinstance(value, dict):
+        found = [f"{at}.{k}" for k in value if isinstance(k, str) and _UNSAFE.search(k)]
+        for k, v in value.items():
+            found += _unsafe_values(v, f"{at}.{k}")
+        return found
+    if isinstance(value, list | tuple):
+        return [p for i, v in enumerate(value) for p in _unsafe_values(v, f"{at}[{i}]")]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [
+            p
+            for f in dataclasses.fields(value)
+            for p in _unsafe_values(getattr(value, f.name), f"{at}.{f.name}")
+        ]
+    return []
+
+
+def check_safe(section: LockTarget) -> None:
+    """Refuse a section with a line break or control character in any field: a writer puts
+    the values into line-based formats (defence in depth; a loaded lock never has them)."""
+    found = _unsafe_values(section.name, "name")
+    for key in ("facts", "packages", "pypi", "conda", "artifacts", "system"):
+        found += _unsafe_values(getattr(section, key), key)
+    if found:
+        raise ExportError(
+            f"refusing to export target {section.name!r}: a field holds a line break "
+            "or a control character",
+            where=", ".join(f"targets.{section.name}.{p}" for p in found[:5]),
+            why="the value would add lines of its own to the exported file",
+            hint="re-create the lock with `mlenv resolve`",
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,6 +103,7 @@ def _header(section: LockTarget, what: str) -> list[str]:
 
 
 def requirements_txt(section: LockTarget, ctx: ExportContext | None = None) -> str:
+    check_safe(section)
     if not section.pypi:
         raise UsageError(
             f"the lock's target {section.name} pins no PyPI packages",
@@ -118,6 +165,7 @@ def _file_table(pin: PypiPin) -> dict[str, Any]:
 
 
 def pylock_toml(section: LockTarget, ctx: ExportContext | None = None) -> str:
+    check_safe(section)
     ctx = ctx or ExportContext()
     python = str(section.facts.get("python", ""))
     marker = environment_marker(section)
@@ -161,6 +209,7 @@ def pylock_toml(section: LockTarget, ctx: ExportContext | None = None) -> str:
 
 
 def conda_explicit(section: LockTarget, ctx: ExportContext | None = None) -> str:
+    check_safe(section)
     ctx = ctx or ExportContext()
     if not section.conda:
         raise UsageError(
@@ -187,6 +236,7 @@ def _shell_word(value: str) -> str:
 
 
 def dockerfile(section: LockTarget, ctx: ExportContext | None = None) -> str:
+    check_safe(section)
     ctx = ctx or ExportContext()
     facts = section.facts
     if facts.get("os") != "linux":
@@ -237,4 +287,5 @@ def export(fmt: str, section: LockTarget, ctx: ExportContext | None = None) -> s
     writer = WRITERS.get(fmt)
     if writer is None:
         raise UsageError(f"unknown export format {fmt!r}", hint=f"one of {', '.join(FORMATS)}")
+    check_safe(section)
     return writer(section, ctx)

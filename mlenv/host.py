@@ -15,10 +15,42 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from .errors import UsageError
+from .names import check_component
 from .target import Accelerator, Target
 
 _MANYLINUX_MINORS = (17, 28, *range(31, 41))  # what `uv --python-platform` accepts
 _CUDA_RE = re.compile(r"CUDA Version:\s*(\d+\.\d+)")
+_WORD_RE = re.compile(r"[a-z0-9_]{1,64}")
+_VERSION_RE = re.compile(r"[0-9]{1,6}(\.[0-9]{1,6}){0,3}")
+_GLIBC_RE = re.compile(r"[0-9]{1,6}(\.[0-9]{1,6}){1,3}")  # major.minor: manylinux needs both
+_PYTHON_RE = re.compile(r"[0-9]{1,2}\.[0-9]{1,3}")  # major.minor, as wheel tags name it
+# the MLENV_HOST_* overrides: the grammar each must follow, and an example for the hint
+_OVERRIDES = {
+    "MLENV_HOST_OS": (_WORD_RE, "linux"),
+    "MLENV_HOST_ARCH": (_WORD_RE, "x86_64"),
+    "MLENV_HOST_MICROARCH": (_WORD_RE, "x86_64_v3"),
+    "MLENV_HOST_GLIBC": (_GLIBC_RE, "2.28"),
+    "MLENV_HOST_CUDA": (_VERSION_RE, "12.4' or 'none"),
+    "MLENV_HOST_PYTHON": (_PYTHON_RE, "3.11"),
+}
+
+
+def _override(env: Mapping[str, str], name: str) -> str | None:
+    """`env[name]` when set and well-formed (they end up in target names and paths)."""
+    value = env.get(name)
+    if value is None or value == "" or (name == "MLENV_HOST_CUDA" and value == "none"):
+        return value
+    pattern, example = _OVERRIDES[name]
+    if not pattern.fullmatch(value):
+        kind = "a lowercase word" if pattern is _WORD_RE else "a version (digits and dots)"
+        raise UsageError(
+            f"invalid value {value!r} in {name}",
+            where=name,
+            why=f"{name} must be {kind}",
+            hint=f"set it like {name}='{example}', or unset it to detect this machine",
+        )
+    return value
 
 
 def _arch() -> str:
@@ -98,22 +130,26 @@ def host_name(os_name: str, arch: str, accelerator: Accelerator) -> str:
 
 def detect_host(env: Mapping[str, str]) -> Target:
     """The machine this process runs on, as a target named after its facts."""
-    os_name = env.get("MLENV_HOST_OS") or {"win32": "windows"}.get(sys.platform, sys.platform)
+    os_name = _override(env, "MLENV_HOST_OS") or {"win32": "windows"}.get(
+        sys.platform, sys.platform
+    )
     if os_name.startswith("linux"):
         os_name = "linux"
-    arch = env.get("MLENV_HOST_ARCH") or _arch()
-    glibc = env.get("MLENV_HOST_GLIBC") or (_glibc() if os_name == "linux" else None)
-    cuda = env.get("MLENV_HOST_CUDA")
+    arch = _override(env, "MLENV_HOST_ARCH") or _arch()
+    glibc = _override(env, "MLENV_HOST_GLIBC") or (_glibc() if os_name == "linux" else None)
+    cuda = _override(env, "MLENV_HOST_CUDA")
     if cuda is None:
         cuda = _nvidia_cuda()
     accelerator = Accelerator(kind="cuda", cuda=cuda) if cuda and cuda != "none" else Accelerator()
-    python = env.get("MLENV_HOST_PYTHON") or f"{sys.version_info[0]}.{sys.version_info[1]}"
+    python = _override(env, "MLENV_HOST_PYTHON") or f"{sys.version_info[0]}.{sys.version_info[1]}"
+    name = host_name(os_name, arch, accelerator)
+    check_component(name, "the host's target name (from its os, arch and accelerator)")
     return Target(
-        name=host_name(os_name, arch, accelerator),
+        name=name,
         os=os_name,
         arch=arch,
         python=python,
-        microarch=env.get("MLENV_HOST_MICROARCH") or _microarch(),
+        microarch=_override(env, "MLENV_HOST_MICROARCH") or _microarch(),
         libc=(("glibc", glibc),) if glibc else (),
         accelerator=accelerator,
         pypi_platform=pypi_platform_for(

@@ -113,7 +113,7 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-INDEX_CACHE_FORMAT = "2"
+INDEX_CACHE_FORMAT = "3"  # 3: duplicate keys and unsafe target names refused
 FileEntry = tuple[RecipeRoot, str, bytes]  # root, relpath (e.g. models/x.yaml), file bytes
 
 

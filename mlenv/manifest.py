@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import RequirementError
+from .names import component_problem
 from .requirement import NAME_RE, Requirement, parse_requirement
 from .yamlio import Problems, Section, join, read_yaml
 
@@ -125,6 +126,9 @@ class Manifest:
         mirrors = s.mapping("mirrors")
         benchmark = _benchmark(s, problems) if s.has("benchmark") else None
         targets = s.str_list("targets") or ["host"]
+        for i, target in enumerate(targets):
+            if target != "host" and (problem := component_problem(target)):
+                problems.add(join("targets", i), f"invalid target name: {problem}")
         return cls(
             name=name,
             requires=tuple(requires),
@@ -172,6 +176,10 @@ def _benchmark(s: Section, problems: Problems) -> Benchmark:
         value = b.raw(key)
         if isinstance(value, int) and not isinstance(value, bool) and value < least:
             problems.add(b.at(key), f"expected an integer >= {least}, got {value}")
+    for key in ("model", "dataset", "backend"):  # package names; `model` names result folders
+        value = b.raw(key)
+        if isinstance(value, str) and (problem := component_problem(value)):
+            problems.add(b.at(key), problem)
     return Benchmark(
         model=b.str("model", required=True) or "",
         dataset=b.str("dataset", required=True) or "",

@@ -7,6 +7,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from .names import check_component, within
+
 BUILTIN_PREFIX = "builtin:"
 
 
@@ -35,4 +37,7 @@ def mlenv_home(env: Mapping[str, str]) -> Path:
 
 
 def project_env_dir(project: Path, target: str) -> Path:
-    return project / ".mlenv" / "envs" / target
+    """`<project>/.mlenv/envs/<target>`, refused unless `target` is one safe name that stays
+    inside the project's envs folder (links included)."""
+    check_component(target, "target")
+    return within(project / ".mlenv" / "envs", target, what="environment folder")

@@ -14,6 +14,49 @@ SHA256_RE = re.compile(r"[0-9a-f]{64}")
 MD5_RE = re.compile(r"[0-9a-f]{32}")
 SOURCE_KINDS = ("pypi", "conda", "artifact", "local", "wheel-file", "detect")
 
+# `detect:` runs a program on the host: a bare program name found on PATH, with plain version
+# flags, and never a program that runs other programs or code (a shell, an interpreter, a wrapper).
+DETECT_EXECUTABLE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+DETECT_ARG_RE = re.compile(r"[A-Za-z0-9=._:+-]*")
+_SHELLS_AND_WRAPPERS = (  # shells, and programs whose job is to run another program
+    "sh bash dash zsh ksh mksh pdksh csh tcsh fish ash rbash busybox toybox env sudo doas su "
+    "pkexec runuser xargs nohup timeout nice ionice chroot setsid stdbuf strace ltrace watch "
+    "script exec eval command builtin time parallel find flock unshare nsenter"
+)
+_SCRIPT_RUNNERS = "awk gawk mawk nawk sed make gmake expect"  # run a script named in their args
+DETECT_NEVER = frozenset(f"{_SHELLS_AND_WRAPPERS} {_SCRIPT_RUNNERS}".split())
+_VERSION_SUFFIX = re.compile(r"[0-9._-]*$")
+# interpreters and other programs that run code or a file named in their arguments: they may
+# be asked for their version (one version flag), nothing else
+DETECT_VERSION_ONLY = re.compile(
+    r"(python|pypy|perl|ruby|irb|php|lua|luajit|node|nodejs|julia|guile|racket|ocaml|ghci|"
+    r"tclsh|wish|rscript|java|jshell|deno|bun|gdb|cmake|ninja|pwsh|powershell|osascript)"
+    r"[0-9._-]*",
+    re.IGNORECASE,
+)
+DETECT_VERSION_FLAGS = ("--version", "-V", "-v", "-version", "version")
+
+
+def detect_problems(source: DetectSource) -> list[tuple[str, str]]:
+    """(field relative to the `detect:` mapping, message) for each rule the source breaks."""
+    out = []
+    one_flag = len(source.args) == 1 and source.args[0] in DETECT_VERSION_FLAGS
+    for j, exe in enumerate(source.executables):
+        where = f"executables[{j}]"
+        if not DETECT_EXECUTABLE_RE.fullmatch(exe):
+            out.append((where, f"{exe!r} is not a bare program name ([A-Za-z0-9][A-Za-z0-9._+-]*)"))
+        elif _VERSION_SUFFIX.sub("", exe.lower()) in DETECT_NEVER:
+            out.append((where, f"{exe!r} runs other programs or scripts; detect: may not run it"))
+        elif DETECT_VERSION_ONLY.fullmatch(exe) and not one_flag:
+            out.append(
+                (where, f"{exe!r} runs code named in its arguments: detect: may pass it one "
+                 f"version flag ({', '.join(DETECT_VERSION_FLAGS)}) and nothing else")
+            )  # fmt: skip
+    for j, arg in enumerate(source.args):
+        if not DETECT_ARG_RE.fullmatch(arg):
+            out.append((f"args[{j}]", f"{arg!r} is not a plain flag ([A-Za-z0-9=._:+-]*)"))
+    return out
+
 
 def substitute(text: str, values: Mapping[str, str]) -> str:
     """Replace `{version}` and `{<variant>}` placeholders; unknown ones stay as written."""
@@ -179,4 +222,6 @@ def parse_install_entry(
             args=tuple(s.str_list("args")),
             regex=regex,
         )
+        for field_name, message in detect_problems(source):
+            problems.add(join(at, field_name), message)
     return InstallEntry(source=source, when=when)

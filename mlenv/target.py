@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .names import component_problem
 from .yamlio import Problems, Section, read_yaml
 
 TARGET_KEYS = (
@@ -91,11 +93,15 @@ class Target:
     def from_dict(cls, data: Any, problems: Problems, *, is_host: bool = False) -> Target:
         s = Section(data, "", problems, TARGET_KEYS)
         name = s.str("name", required=True) or "?"
+        if s.has("name") and (problem := component_problem(name)):
+            problems.add(s.at("name"), f"invalid target name: {problem}")
         os_ = s.str("os", required=True) or "linux"
         if os_ not in OS_VALUES:
             problems.add(s.at("os"), f"unknown os {os_!r} (one of {', '.join(OS_VALUES)})")
         arch = s.str("arch", required=True) or "x86_64"
-        python = s.str("python", required=True) or "3"
+        python = s.str("python", required=True) or "3.0"
+        if s.has("python") and not re.fullmatch(r"[0-9]{1,2}\.[0-9]{1,3}", python):
+            problems.add(s.at("python"), f"python {python!r} must be MAJOR.MINOR, e.g. '3.11'")
         libc = Section(s.mapping("libc"), s.at("libc"), problems, ("glibc", "musl"))
         libc_items = tuple((k, v) for k in ("glibc", "musl") if (v := libc.str(k)) is not None)
         acc_raw = s.raw("accelerator")

@@ -17,9 +17,42 @@ import yaml
 from .errors import FormatError, Problem
 
 try:  # the C loader is several times faster; fall back silently where libyaml is absent
-    _Loader: type = yaml.CSafeLoader
+    _Base: type = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - depends on the PyYAML build
-    _Loader = yaml.SafeLoader
+    _Base = yaml.SafeLoader
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class DuplicateKey(yaml.constructor.ConstructorError):
+    """A key given twice in one mapping (YAML would silently keep the last one)."""
+
+    def __init__(self, key: Any, first: yaml.Mark, again: yaml.Mark) -> None:
+        super().__init__(None, None, f"duplicate key {key!r}", again)
+        self.key = key
+        self.first = first
+        self.again = again
+
+
+class _Loader(_Base):
+    """The safe loader, refusing duplicate keys (every file mlenv reads goes through it)."""
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, yaml.Mark] = {}
+            for key_node, _ in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE_TAG:
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node.start_mark)
+                except TypeError:  # unhashable: the base constructor says so
+                    continue
+                if first is not key_node.start_mark:
+                    raise DuplicateKey(key, first, key_node.start_mark)
+        result: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return result
+
 
 _PATH_TOKEN = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
 
@@ -30,13 +63,26 @@ def read_text(path: Path) -> str:
     except FileNotFoundError as e:
         raise FormatError(f"file not found: {path}", hint="check the path") from e
     except (OSError, UnicodeDecodeError) as e:
-        raise FormatError(f"cannot read {path}: {e}") from e
+        why = getattr(e, "strerror", None) or str(e)
+        raise FormatError(
+            f"cannot read {path}: {why}", hint="name a readable UTF-8 text file there"
+        ) from e
 
 
 def parse_yaml(text: str, label: str) -> Any:
     """Parse YAML text; syntax errors become a FormatError naming `label:line:column`."""
     try:
         return yaml.load(text, Loader=_Loader)
+    except DuplicateKey as e:
+        line, col = e.again.line + 1, e.again.column + 1
+        dotted = node_path(text, e.again)
+        raise FormatError(
+            f"duplicate key {e.key!r}" + (f" at {dotted}" if dotted else ""),
+            where=f"{label}:{line}:{col}" + (f": {dotted}" if dotted else ""),
+            why=f"the key is given twice (first at line {e.first.line + 1}); "
+            "which one counts would be a guess",
+            hint="keep one of them",
+        ) from e
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f"{label}:{mark.line + 1}:{mark.column + 1}" if mark else label
@@ -52,6 +98,27 @@ def parse_yaml(text: str, label: str) -> Any:
 def read_yaml(path: Path, label: str | None = None) -> tuple[Any, str]:
     text = read_text(path)
     return parse_yaml(text, label or str(path)), text
+
+
+def node_path(text: str, mark: yaml.Mark) -> str | None:
+    """The dotted path (`targets.x.artifacts[0].name`) of the key starting at `mark`."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    where = (mark.line, mark.column)
+    stack: list[tuple[yaml.Node, str]] = [(root, "")] if root is not None else []
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                sub = join(path, str(k.value)) if isinstance(k, yaml.ScalarNode) else path
+                if (k.start_mark.line, k.start_mark.column) == where:
+                    return sub
+                stack.append((v, sub))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((v, join(path, i)) for i, v in enumerate(node.value))
+    return None
 
 
 def locate_line(text: str, dotted: str) -> int | None:

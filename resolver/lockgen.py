@@ -170,16 +170,10 @@ def lock_target(
                     )
                 )
             elif isinstance(source, DetectSource):
-                system.append(
-                    SystemPin(
-                        name=name,
-                        version=str(c.version),
-                        package=name,
-                        executables=source.executables,
-                        args=source.args,
-                        regex=source.regex,
-                    )
-                )
+                # the pin names its recipe; re-detection uses that recipe of the user's own
+                # index, so no command line is written to the lock (older locks carry one)
+                if not any(p.name == name for p in system):
+                    system.append(SystemPin(name=name, version=str(c.version), package=name))
             elif isinstance(source, CondaSource):
                 conda_sources.append(source)
     released = {canonicalize_name(n) for n in options.upgrade_packages}

@@ -3,7 +3,9 @@
 One harness process per (scenario, mode), then per compliance test: the env's interpreter,
 isolated (`-I`), sees only the env's packages plus a folder that holds nothing but the harness
 package. The harness guards itself against hangs (its watchdog ends a test whose samples stop
-completing); here an interrupt stops the child before mlenv exits.
+completing); here an interrupt stops the child before mlenv exits. Each run writes into a
+temporary sibling of its result folder, renamed into place only once the harness succeeded
+(`staging`): an interrupted or failed run leaves the previous result whole.
 """
 
 from __future__ import annotations
@@ -25,16 +27,36 @@ from mlenv.index import Located
 from mlenv.lock import LockTarget
 from mlenv.manifest import Benchmark
 
+from . import staging as staging_mod
 from .context import Context
 
 COMPLIANCE_TESTS = ("TEST01", "TEST04")
 CACHE = ".harness-cache"  # in the env folder: preprocessed samples, memory-mapped
 STOP_GRACE_S = 10
 
-BOOTSTRAP = (
-    "import sys,runpy; sys.path.insert(0, sys.argv.pop(1)); "
-    "runpy.run_module('mlenv_harness', run_name='__main__', alter_sys=True)"
-)
+# Run in the env's interpreter as `-c BOOTSTRAP PARENT_PID HARNESS_FOLDER --config FILE`. The
+# harness dies with mlenv: on Linux the kernel sends it SIGKILL when mlenv's thread that started it
+# ends (PR_SET_PDEATHSIG; `mlenv` starts it from its main thread), and a parent already gone by
+# then (the race before prctl) is caught by comparing getppid(); elsewhere a daemon thread polls
+# getppid() every second. It imports nothing of mlenv.
+BOOTSTRAP = """\
+import os, sys, runpy
+parent = int(sys.argv.pop(1))
+if sys.platform.startswith("linux"):
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
+else:
+    import threading, time
+    def _orphaned():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), 9)
+    threading.Thread(target=_orphaned, name="mlenv-parent-watch", daemon=True).start()
+if os.getppid() != parent:
+    os._exit(137)
+sys.path.insert(0, sys.argv.pop(1))
+runpy.run_module("mlenv_harness", run_name="__main__", alter_sys=True)
+"""
 
 
 def harness_dir() -> Path:
@@ -165,19 +187,24 @@ def run_config(
 
 
 def run_harness(env: Environment, config: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """One harness process; its folder replaces `output_dir` only once it succeeded."""
     folder = harness_path(env)
-    out = Path(config["output_dir"])
-    out.mkdir(parents=True, exist_ok=True)
+    final = Path(config["output_dir"])
+    staging = staging_mod.prepare(final)
     what = config.get("compliance", {}).get("test") or config["mode"]
-    with tempfile.TemporaryDirectory(prefix="mlenv-run-") as tmp:
-        config_file = Path(tmp, "run.json")
-        config_file.write_text(json.dumps(config, indent=2), encoding="utf-8")
-        child_env = activation(
-            env, {k: v for k, v in ctx.environ.items() if not k.startswith("PYTHON")}
-        )
-        cmd = [str(env.python), "-I", "-c", BOOTSTRAP, str(folder), "--config", str(config_file)]
-        returncode = _supervise(cmd, child_env)
-    result_file = out / "result.json"
+    previous = (
+        f"the previous result in {final} is unchanged"
+        if final.exists()
+        else f"nothing was written to {final}"
+    )
+    try:
+        returncode = _start(env, folder, {**config, "output_dir": str(staging)}, ctx)
+    except BaseException as e:  # an interrupt (or a harness that could not start)
+        staging_mod.discard(staging)
+        if isinstance(e, KeyboardInterrupt):
+            ctx.reporter.warn(f"{config['scenario']} {what} was interrupted; {previous}")
+        raise
+    result_file = staging / "result.json"
     if returncode != 0 or not result_file.exists():
         status = (
             f"killed by signal {signal.Signals(-returncode).name}"
@@ -186,14 +213,33 @@ def run_harness(env: Environment, config: dict[str, Any], ctx: Context) -> dict[
         )
         raise RunError(
             f"the harness failed for {config['scenario']} {what} ({status})",
-            where=str(out),
-            hint="see the harness message above; LoadGen's logs are in that folder",
+            where=str(staging),
+            why=previous,
+            hint="see the harness message above; LoadGen's logs of this run are in that folder "
+            "(removed by the next run)",
         )
-    return dict(json.loads(result_file.read_text(encoding="utf-8")))
+    staging_mod.publish(staging, final)
+    return dict(json.loads((final / "result.json").read_text(encoding="utf-8")))
+
+
+def _start(env: Environment, folder: Path, config: dict[str, Any], ctx: Context) -> int:
+    with tempfile.TemporaryDirectory(prefix="mlenv-run-") as tmp:
+        config_file = Path(tmp, "run.json")
+        config_file.write_text(json.dumps(config, indent=2), encoding="utf-8")
+        child_env = activation(
+            env, {k: v for k, v in ctx.environ.items() if not k.startswith("PYTHON")}
+        )
+        cmd = [str(env.python), "-I", "-c", BOOTSTRAP, str(os.getpid()), str(folder)]
+        return _supervise([*cmd, "--config", str(config_file)], child_env)
 
 
 def _supervise(cmd: list[str], child_env: dict[str, str]) -> int:
-    """Run the harness; on an interrupt, stop it (SIGINT, then SIGKILL) before going on."""
+    """Run the harness; on an interrupt, stop it (SIGINT, then SIGKILL) before going on.
+
+    The child stays in mlenv's process group, so a terminal's Ctrl-C reaches both; BOOTSTRAP
+    makes it die with mlenv should mlenv itself be killed. Call it from the main thread: Linux's
+    parent-death signal fires when the thread that started the child ends.
+    """
     proc = subprocess.Popen(cmd, env=child_env, stdin=subprocess.DEVNULL)
     try:
         return proc.wait()

@@ -15,6 +15,7 @@ from rich.console import Console
 from mlenv.errors import LockError, UsageError
 from mlenv.host import detect_host
 from mlenv.lock import Lock, LockTarget, load_lock
+from mlenv.names import component_problem
 from mlenv.paths import builtin_recipes_dir, mlenv_home
 from mlenv.target import Target
 
@@ -110,7 +111,10 @@ class Context:
         return out
 
     def lock(self) -> Lock:
-        return load_lock(self.lock_path)
+        lock = load_lock(self.lock_path)
+        for warning in lock.warnings:
+            self.reporter.warn(warning)
+        return lock
 
     def target(self, name: str) -> Target:
         """A target by name: `host`, a target file of the index, or the host's own name.
@@ -145,6 +149,13 @@ class Context:
         """The section for --target, or the one matching this machine."""
         if name is not None:
             wanted = self.host.name if name == "host" else name
+            if problem := component_problem(wanted):
+                raise UsageError(
+                    f"invalid target name {name!r}",
+                    where="--target",
+                    why=problem,
+                    hint=f"locked targets: {', '.join(sorted(lock.targets))}",
+                )
             if wanted not in lock.targets:
                 raise LockError(
                     f"the lock has no target {wanted!r}",

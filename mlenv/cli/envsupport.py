@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from mlenv.envs.artifacts import ArtifactContext
+from mlenv.envs.artifacts import ArtifactContext, changed_error
+from mlenv.envs.detect import Detects, detect_declarations
 from mlenv.envs.download import FetchOptions
-from mlenv.envs.materialize import Environment, materialize
+from mlenv.envs.materialize import Environment, check_env, materialize
 from mlenv.envs.store import Store
 from mlenv.envs.venv import UvRunner
 from mlenv.errors import InstallError, LockError
@@ -49,11 +50,35 @@ def check_runs_here(ctx: Context, section: LockTarget) -> None:
         )
 
 
+def system_detects(ctx: Context, section: LockTarget) -> Detects:
+    """The `detect:` sources of the user's index for the section's system tools (the index is
+    loaded only when the lock has some)."""
+    if not section.system:
+        return {}
+    return detect_declarations(ctx.index, {pin.package for pin in section.system})
+
+
 def ensure_env(
-    ctx: Context, section: LockTarget, *, force: bool = False, allow_drift: bool = False
+    ctx: Context,
+    section: LockTarget,
+    *,
+    force: bool = False,
+    allow_drift: bool = False,
+    detects: Detects | None = None,
+    verify: bool = False,
 ) -> tuple[Environment, bool]:
+    """`detects`: how to re-detect the lock's system tools (default: the `detect:` sources of
+    the user's own index, never the lock's). The environment's artifacts are then checked
+    against the lock (cheaply by stat; every file hashed with `verify`): a changed file is an
+    IntegrityError before anything uses it."""
     check_runs_here(ctx, section)
     store = Store(ctx.home)
+    try:
+        store.remember_project(ctx.project_dir)  # `mlenv env gc` keeps what this project uses
+    except OSError as e:
+        ctx.reporter.warn(f"cannot record this project in the store ({e.strerror})")
+    if detects is None:
+        detects = system_detects(ctx, section)
     artifact_ctx = ArtifactContext(
         store=store,
         project_dir=ctx.project_dir,
@@ -62,7 +87,7 @@ def ensure_env(
         reporter=ctx.reporter,
         environ=ctx.environ,
     )
-    return materialize(
+    env, built = materialize(
         section,
         project_env_dir(ctx.project_dir, section.name),
         python=ctx.python_for(section),
@@ -72,4 +97,9 @@ def ensure_env(
         ctx=artifact_ctx,
         force=force,
         allow_drift=allow_drift,
+        detects=detects,
     )
+    changes = check_env(env, section, full=verify, store=store)
+    if changes:
+        raise changed_error(changes)
+    return env, built

@@ -15,7 +15,7 @@ from mlenv import __version__
 from mlenv.errors import MlenvError
 
 from .context import Context, Options
-from .output import emit_json, make_console, render_error
+from .output import emit_json, make_console, os_error, render_error
 
 # help lists these first, in this order; any other module of mlenv.cli.commands follows
 ORDER = (
@@ -133,6 +133,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("[red]interrupted[/red]")
         return 130
+    except OSError as e:  # a file where a folder should be, a full disk, no permission: the user's
+        if options.debug:
+            console.print_exception()
+        error = os_error(e)
+        render_error(console, error)
+        if options.json:
+            emit_json({"version": 1, "ok": False, "error": error.to_dict()})
+        return 1
     except Exception as e:  # a bug in mlenv: say so plainly; --debug shows the traceback
         if options.debug:
             raise

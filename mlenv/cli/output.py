@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import errno
 import json
 import os
 import sys
@@ -145,3 +146,30 @@ def render_error(console: Console, error: MlenvError) -> None:
 def emit_json(document: Any) -> None:
     sys.stdout.write(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
     sys.stdout.flush()
+
+
+_OS_HINTS = {
+    errno.EEXIST: "a file or folder of that name is in the way: move it aside",
+    errno.ENOTDIR: "a part of that path is a file where a folder is expected: move it aside",
+    errno.EISDIR: "that path is a folder where a file is expected: name a file",
+    errno.ENOENT: "check that the path exists (and that every folder above it does)",
+    errno.EACCES: "check the permissions of that path",
+    errno.EPERM: "check the permissions and the owner of that path",
+    errno.ENOSPC: "free some disk space, or point MLENV_HOME at a larger disk",
+    errno.EROFS: "that file system is read-only: work in a writable folder",
+    errno.ENAMETOOLONG: "use a shorter path",
+    errno.ELOOP: "that path holds a loop of symbolic links",
+}
+
+
+def os_error(e: OSError) -> MlenvError:
+    """The diagnostic for an operating-system error a user can cause (a file where a folder
+    should be, a full disk, no permission): named path, the system's reason, a hint."""
+    why = e.strerror or str(e) or type(e).__name__
+    paths = [str(p) for p in (e.filename, e.filename2) if p is not None]
+    where = " -> ".join(paths) or None
+    # a rename's trouble is at its destination (a folder, or a file where a folder should be)
+    named = str(e.filename2) if e.filename2 is not None else paths[0] if paths else None
+    message = f"{named}: {why[:1].lower()}{why[1:]}" if named else why
+    hint = _OS_HINTS.get(e.errno or 0, "check that path, then run the command again")
+    return MlenvError(message, where=where, why=f"{type(e).__name__} (errno {e.errno})", hint=hint)

@@ -155,3 +155,37 @@ def test_a_target_file_named_like_the_host_keeps_its_own_facts(
     both = mlenv(project, "resolve", env={**project.environ(), **host})
     assert both.returncode == 1
     assert "both lock as" in both.stderr and "Traceback" not in both.stderr
+
+
+def test_exec_reports_a_signal_as_128_plus_n(installed: Any, mlenv: Callable[..., Any]) -> None:
+    code = "import os, signal; os.kill(os.getpid(), signal.SIGTERM)"
+    result = mlenv(installed, "exec", "--", "python", "-c", code)
+    assert result.returncode == 128 + 15, str(result)
+
+
+def _complete(script: str, words: list[str]) -> list[str]:
+    """What bash completes for `words` (the last one being typed) with the script loaded."""
+    import subprocess
+
+    line = " ".join(words)
+    program = (
+        f"{script}\nCOMP_WORDS=({line}); COMP_CWORD={len(words) - 1}; _mlenv; "
+        'printf "%s\\n" "${COMPREPLY[@]}"'
+    )
+    out = subprocess.run(["bash", "-c", program], capture_output=True, text=True, check=True)
+    return out.stdout.split()
+
+
+def test_bash_completion(project: Any, mlenv: Callable[..., Any]) -> None:
+    result = mlenv(project, "completion", "bash")
+    assert result.returncode == 0, str(result)
+    assert set(_complete(result.stdout, ["mlenv", "re"])) >= {"resolve", "reproduce", "recipes"}
+    assert "--upgrade" in _complete(result.stdout, ["mlenv", "resolve", "--up"])
+    assert set(_complete(result.stdout, ["mlenv", "env", ""])) >= {"list", "gc", "remove"}
+
+
+@pytest.mark.parametrize("shell", ["zsh", "fish"])
+def test_other_shells_get_a_script(project: Any, mlenv: Callable[..., Any], shell: str) -> None:
+    result = mlenv(project, "completion", shell)
+    assert result.returncode == 0, str(result)
+    assert "resolve" in result.stdout and "mlenv" in result.stdout

@@ -139,7 +139,9 @@ def test_gc_keeps_what_any_listed_project_needs(
     b.lock.unlink()  # b's env.json alone still keeps b's objects
     cli(a.root, "env", "gc", str(a.root), str(b.root), home=a.home)
     assert store_objects(a.home) == both
-    only_a = cli(a.root, "env", "gc", "--json", home=a.home)
+    kept = cli(a.root, "env", "gc", "--json", home=a.home)  # b is remembered in the store
+    assert kept.returncode == 0 and store_objects(a.home) == both
+    only_a = cli(a.root, "env", "gc", "--only", "--json", home=a.home)
     gone = {Path(i["path"]).name for i in json.loads(only_a.stdout)["items"]}
     assert gone and gone == set(both) - set(store_objects(a.home))
     assert mlenv(a, "verify").returncode == 0

@@ -24,7 +24,7 @@ def test_install_builds_the_environment(installed: Any, helpers: Any) -> None:
     section = only_section(installed)
     env = installed.env
     assert env == installed.env_dir(section.name)
-    assert sorted(p.name for p in env.iterdir()) == ["artifacts", "env.json", "venv"]
+    assert sorted(p.name for p in env.iterdir()) == ["artifacts", "env.json", "placed.json", "venv"]
     assert installed.leftovers() == []
 
 

@@ -52,7 +52,7 @@ def sample_target(name: str = "linux-x86_64-cpu") -> LockTarget:
                 requires=("numpy", "python"),
             ),
             "python": LockedPackage(
-                name="python", kind="runtime", version="3.11", recipe="", file=""
+                name="python", kind="runtime", version="3.11", recipe="sha256:" + SHA, file=""
             ),
             "digits-mlp": LockedPackage(
                 name="digits-mlp",
@@ -318,7 +318,6 @@ texts = st.one_of(
     ),
 )
 urls = st.builds(lambda n, t: f"https://files.example/{n}/{t}", names, names)
-opt = st.none() | texts
 opt_int = st.none() | st.integers(min_value=0, max_value=2**40)
 
 packages = st.builds(
@@ -335,28 +334,37 @@ packages = st.builds(
     st.sampled_from(["compiler", "runtime", "framework", "model", "dataset", "tool"]),
     versions,
     st.builds(lambda h: "sha256:" + h, hexes),
-    texts,
+    st.sampled_from(["", "builtin:models/a.yaml", "./recipes/models/a.yaml", "../r/x.yaml"]),
     st.dictionaries(names, names, max_size=3),
     st.lists(names, max_size=4),
 )
-pypi_pins = st.builds(PypiPin, name=names, version=versions, url=urls, sha256=hexes, size=opt_int)
+pypi_names = names.map(lambda n: n + "z")  # PEP 508: ends with a letter or digit
+pypi_pins = st.builds(
+    PypiPin, name=pypi_names, version=versions, url=urls, sha256=hexes, size=opt_int
+)
 conda_pins = st.builds(
-    CondaPin, name=names, version=versions, build=texts, subdir=names, url=urls, sha256=hexes
+    CondaPin,
+    name=names,
+    version=versions,
+    build=names,
+    subdir=st.sampled_from(["noarch", "linux-64", "osx-arm64"]),
+    url=urls,
+    sha256=hexes,
 )
 artifact_pins = st.builds(
     ArtifactPin,
-    name=texts,
+    name=names,
     package=names,
     url=st.none() | urls,
     sha256=st.none() | hexes,
-    md5=opt,
+    md5=st.none() | hexes.map(lambda h: h[:32]),
     size=opt_int,
     extract=st.none() | st.sampled_from(["tar", "zip"]),
     strip=st.none() | st.integers(0, 5),
-    path=opt,
-    member=opt,
+    path=st.none() | names,
+    member=st.none() | st.lists(names, min_size=1, max_size=3).map("/".join),
     member_sha256=st.none() | hexes,
-    local_env=opt,
+    local_env=st.none() | st.sampled_from(["X", "IMAGENET_DIR", "_A1"]),
     tree_sha256=st.none() | hexes,
 )
 system_pins = st.builds(SystemPin, name=names, version=versions, package=names)

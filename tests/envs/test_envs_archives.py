@@ -3,6 +3,7 @@ options, hard links into the environment, verification of a placed tree."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -169,7 +170,7 @@ def test_each_extraction_is_cached_by_archive_and_options(
     assert first == second and "file" not in first
     assert sum("extracting" in m for m in reporter.messages) == 1, reporter.messages
     assert placed_file(tmp_path / "a", first) == tmp_path / "a" / "pkg" / "pkg.tar.gz"
-    unstripped = place_artifact(ArtifactPin(**{**pin.__dict__, "strip": 0}), tmp_path / "c", ctx)
+    unstripped = place_artifact(dataclasses.replace(pin, strip=0), tmp_path / "c", ctx)
     assert unstripped["tree"] != first["tree"]
     assert (tmp_path / "c" / "pkg" / "pkg.tar.gz" / "pkg-1.0" / "README").read_bytes() == README
     assert sorted(p.name for p in store.trees.iterdir()) == sorted(

@@ -159,3 +159,12 @@ def test_command_errors(tmp_path: Path, mlenv_cli: Callable[..., Any], helpers: 
     (tmp_path / "bad.lock").write_text("version: 1\ninputs: {}\ntargets: {x: {facts: 3}}\n")
     bad = mlenv_cli(tmp_path, "diff", "a.lock", "bad.lock")
     helpers.assert_user_error(bad, "bad.lock")
+
+
+def test_exit_code_flag(tmp_path: Path, mlenv_cli: Callable[..., Any]) -> None:
+    """`--exit-code`, as git diff has it: 1 when the locks differ, 0 when they are the same."""
+    write_lock(tmp_path / "a.lock", lock(section()))
+    write_lock(tmp_path / "b.lock", lock(section(pypi=(wheel("numpy", "2.2.0"),))))
+    assert mlenv_cli(tmp_path, "diff", "a.lock", "b.lock", "--exit-code").returncode == 1
+    assert mlenv_cli(tmp_path, "diff", "a.lock", "a.lock", "--exit-code").returncode == 0
+    assert mlenv_cli(tmp_path, "diff", "a.lock", "b.lock").returncode == 0

@@ -23,6 +23,9 @@ def add_parser(sub: Any, name: str) -> None:
     p = sub.add_parser(name, help="what differs between two lock files, per target")
     p.add_argument("a", metavar="A.lock", type=Path, help="the old lock")
     p.add_argument("b", metavar="B.lock", type=Path, help="the new lock")
+    p.add_argument(
+        "--exit-code", action="store_true", help="exit 1 when the locks differ (as git diff does)"
+    )
     p.set_defaults(func=run)
 
 
@@ -72,4 +75,4 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     render(ctx, diff, args.a, args.b)
     if ctx.options.json:
         emit_json({"version": 1, "a": str(args.a), "b": str(args.b), **diff.to_dict()})
-    return 0
+    return 1 if args.exit_code and not diff.identical else 0

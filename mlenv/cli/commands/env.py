@@ -1,7 +1,8 @@
-"""`mlenv env list | remove [TARGET] | gc [PROJECT_DIR…]`: environments and the store.
+"""`mlenv env list | remove [TARGET] | gc [PROJECT_DIR…] [--only]`: environments and the store.
 
 The store logic lives in `mlenv.envs.gc`, imported when an action runs (this module is imported
-by every mlenv command line, so it stays light).
+by every mlenv command line, so it stays light). Every install records its project in the store
+(`Store.remember_project`); gc keeps what any of those projects still uses.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ..output import emit_json, size_text
 
 if TYPE_CHECKING:
     from mlenv.envs.gc import EnvInfo, GcReport, References
+    from mlenv.envs.store import Store
     from mlenv.lock import Lock
 
 COMMANDS = ("env",)
@@ -32,14 +34,26 @@ def add_parser(sub: Any, name: str) -> None:
     )
     rm.add_argument("--all", action="store_true", help="every environment of the project")
     gc = actions.add_parser(
-        "gc", help="delete store objects that no environment or lock of the projects references"
+        "gc",
+        help="delete store objects that no environment or lock of the projects references",
+        description="Delete what no lock and no environment of this project, the named "
+        "projects and every other project that installed from this store (the store remembers "
+        "them; those whose folder is gone are forgotten) references. With --only, just this "
+        "project or the named ones count: objects other projects use may be deleted.",
     )
     gc.add_argument(
         "projects",
         nargs="*",
         metavar="PROJECT_DIR",
         type=Path,
-        help="projects whose locks and environments keep their objects (default: this one)",
+        help="more projects whose locks and environments keep their objects (default: this "
+        "one, plus every project the store remembers)",
+    )
+    gc.add_argument(
+        "--only",
+        action="store_true",
+        help="keep only what the named projects (default: this one) reference, not what the "
+        "other projects remembered in the store use",
     )
     gc.add_argument("--dry-run", action="store_true", help="print what would go; delete nothing")
     gc.add_argument(
@@ -215,27 +229,65 @@ def _projects(args: argparse.Namespace, ctx: Context) -> list[Path]:
     return list(dict.fromkeys(out))
 
 
-def _references(ctx: Context, projects: list[Path]) -> References:
+def _looks_like_project(path: Path) -> bool:
+    markers = (path / "mlenv.yaml", path / "mlenv.lock", path / ".mlenv" / "envs")
+    return path.is_dir() and any(m.exists() for m in markers)
+
+
+def _remembered(ctx: Context, store: Store, named: list[Path], dry_run: bool) -> list[Path]:
+    """The projects the store remembers, besides the named ones; a record whose folder is no
+    longer a project is forgotten (the record only: nothing outside the store is touched)."""
+    out = []
+    for key, path in store.remembered_projects().items():
+        if path in named or path in out:
+            continue
+        if _looks_like_project(path):
+            out.append(path)
+        elif not dry_run:
+            store.forget_project(key)
+            ctx.reporter.info(f"forgetting {path}: no mlenv project there any more")
+    return out
+
+
+def _project_references(ctx: Context, project: Path, *, named: bool) -> References:
     from mlenv.envs.gc import References, env_references, lock_references, project_envs
     from mlenv.lock import load_lock
 
     refs = References()
-    for project in projects:
-        lock_path = ctx.lock_path if project == ctx.project_dir else project / "mlenv.lock"
-        if lock_path.exists():
-            try:
-                refs.update(lock_references(load_lock(lock_path)))
-            except MlenvError as e:
-                raise LockError(
-                    f"cannot read {lock_path}, so gc cannot tell what it needs",
-                    where=str(lock_path),
-                    why=e.message,
-                    hint="fix the lock with `mlenv resolve`, or leave that project out",
-                ) from e
-        for env in project_envs(project):
-            if env.lock is None:
-                ctx.reporter.warn(f"{env.path} has no readable env.json; its files are not kept")
-            refs.update(env_references(env.info))
+    lock_path = ctx.lock_path if project == ctx.project_dir else project / "mlenv.lock"
+    if lock_path.exists():
+        try:
+            refs.update(lock_references(load_lock(lock_path)))
+        except MlenvError as e:
+            raise LockError(
+                f"cannot read {lock_path}, so gc cannot tell what it needs",
+                where=str(lock_path),
+                why=e.message,
+                hint="fix the lock with `mlenv resolve`, or leave that project out"
+                + ("" if named else " (`mlenv env gc --only` counts only the named projects)"),
+            ) from e
+    for env in project_envs(project):
+        if env.lock is None:
+            ctx.reporter.warn(f"{env.path} has no readable env.json; its files are not kept")
+        refs.update(env_references(env.info))
+    return refs
+
+
+def _references(
+    ctx: Context, store: Store, named: list[Path], *, only: bool, dry_run: bool, seen: list[Path]
+) -> References:
+    """What the named projects and (unless `only`) the remembered ones reference; read while gc
+    holds the store alone, so a project that installs meanwhile is remembered by then.
+    `seen` receives every project counted."""
+    from mlenv.envs.gc import References
+
+    refs = References()
+    others = [] if only else _remembered(ctx, store, named, dry_run)
+    for project in named:
+        refs.update(_project_references(ctx, project, named=True))
+    for project in others:
+        refs.update(_project_references(ctx, project, named=False))
+    seen[:] = [*named, *others]
     return refs
 
 
@@ -243,11 +295,14 @@ def _gc(args: argparse.Namespace, ctx: Context) -> int:
     from mlenv.envs.gc import clean_caches, collect_garbage, stale_builds
     from mlenv.envs.store import Store
 
-    projects = _projects(args, ctx)
+    named = _projects(args, ctx)
+    store = Store(ctx.home)
+    projects: list[Path] = []
     report = collect_garbage(
-        Store(ctx.home),
-        lambda: _references(ctx, projects),
-        builds=lambda: [b for p in projects for b in stale_builds(p)],
+        store,
+        lambda: _references(ctx, store, named, only=args.only, dry_run=args.dry_run, seen=projects),
+        # build folders are swept only in the named projects: a remembered path is data
+        builds=lambda: [b for p in named for b in stale_builds(p)],
         dry_run=args.dry_run,
         waiting=lambda: ctx.reporter.info("waiting for other mlenv processes to leave the store…"),
         caches=(lambda dry: clean_caches(ctx.home, ctx.uv, dry)) if args.caches else None,

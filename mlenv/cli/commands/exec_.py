@@ -41,6 +41,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     section = ctx.lock_section(current_lock(ctx, frozen=args.frozen), args.target)
     env, _ = ensure_env(ctx, section, allow_drift=args.allow_drift)
     try:
-        return subprocess.run(cmd, env=activation(env, dict(ctx.environ)), check=False).returncode
+        code = subprocess.run(cmd, env=activation(env, dict(ctx.environ)), check=False).returncode
     except FileNotFoundError as e:
         raise UsageError(f"command not found: {cmd[0]}", hint="check the command name") from e
+    except PermissionError as e:
+        raise UsageError(f"cannot execute {cmd[0]}: {e.strerror}", hint="check its mode") from e
+    return 128 - code if code < 0 else code  # died of signal N: 128+N, as shells report it

@@ -25,6 +25,7 @@ from mlenv.envs.materialize import ENV_FILE
 from mlenv.envs.store import Store, sha256_file
 from mlenv.errors import LockError, UsageError
 from mlenv.lock import LockTarget
+from mlenv.names import within
 from mlenv.paths import BUILTIN_PREFIX, project_env_dir
 
 from ..context import Context
@@ -61,9 +62,10 @@ def _recipe_members(ctx: Context, section: LockTarget) -> list[Member]:
                 "(e.g. recipes: [./recipes]) and run `mlenv resolve`",
             )
         if pkg.file.startswith(BUILTIN_PREFIX):
-            source = ctx.builtin_dir / pkg.file[len(BUILTIN_PREFIX) :]
+            rel = pkg.file[len(BUILTIN_PREFIX) :]
+            source = within(ctx.builtin_dir, rel, what=f"recipe of {name}")
         else:
-            source = ctx.project_dir / pkg.file
+            source = within(ctx.project_dir, pkg.file, what=f"recipe of {name}")
         if not source.is_file() or f"sha256:{sha256_file(source)}" != pkg.recipe:
             raise LockError(
                 f"the recipe of {name} changed since the lock was written ({pkg.file})",
@@ -79,7 +81,10 @@ def _result_members(ctx: Context, section: LockTarget) -> tuple[list[Member], in
     """result.json files of this lock section (and the logs beside them); how many were skipped."""
     root = ctx.project_dir / "results"
     out, skipped = [], 0
-    for result in sorted((root / section.name).glob("**/result.json")):
+    base = within(root, section.name, what="target")
+    for result in sorted(base.glob("**/result.json")):
+        if any(part.startswith(".") for part in result.relative_to(base).parts):
+            continue  # the staging folder of a run in progress or killed (`.run_1.tmp-<pid>`)
         try:
             doc = json.loads(result.read_text(encoding="utf-8"))
         except (OSError, ValueError):

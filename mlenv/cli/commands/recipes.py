@@ -18,8 +18,9 @@ from mlenv.envs.store import Store
 from mlenv.errors import FormatError, Problem, UsageError
 from mlenv.index import Located
 from mlenv.manifest import Manifest
+from mlenv.paths import BUILTIN_PREFIX
 from mlenv.recipe import KINDS, Recipe
-from mlenv.sources import MD5_RE, SHA256_RE, substitute
+from mlenv.sources import MD5_RE, SHA256_RE, DetectSource, substitute
 from mlenv.target import Target
 from mlenv.yamlio import Problems, parse_yaml, read_text
 
@@ -119,6 +120,10 @@ def _lint(paths: list[Path], ctx: Context) -> int:
         examples = sorted((ctx.builtin_dir / EXAMPLES).glob("*.yaml"))
         problems = [p for file in examples for p in _lint_file(file, ctx)]
         _raise_if(problems, len(examples))
+        for name in ctx.index.with_source("detect"):
+            located = ctx.index.recipes[name]
+            if located.root.label != BUILTIN_PREFIX:
+                _warn_detect(ctx, located.label, located.recipe)
         ctx.reporter.info(
             f"{count} recipes, {len(ctx.index.targets)} targets and {len(examples)} examples "
             "are valid"
@@ -157,6 +162,8 @@ def _lint_file(file: Path, ctx: Context) -> list[Problem]:
         recipe = Recipe.from_dict(data, collector, file=str(file))
         if not collector and recipe.kind + "s" != folder:
             collector.add("kind", f"a {recipe.kind} recipe belongs under {recipe.kind}s/")
+        if not collector:
+            _warn_detect(ctx, str(file), recipe)
         md5_only = sum(1 for _, s in _artifacts(data) if s.get("md5") and not s.get("sha256"))
         if md5_only:
             ctx.reporter.warn(
@@ -164,6 +171,18 @@ def _lint_file(file: Path, ctx: Context) -> list[Problem]:
                 f"(`mlenv recipes checksum {recipe.name}` adds the sha256)"
             )
     return collector.problems()
+
+
+def _warn_detect(ctx: Context, file: str, recipe: Recipe) -> None:
+    """A `detect:` recipe runs a program on this machine: say which, and when."""
+    for entry in recipe.install:
+        if isinstance(entry.source, DetectSource):
+            s = entry.source
+            line = " | ".join(" ".join((exe, *s.args)) for exe in s.executables)
+            ctx.reporter.warn(
+                f"{file}: detect: runs `{line}` on this machine at `mlenv resolve` when the "
+                f"manifest's requirements reach {recipe.name}"
+            )
 
 
 def _artifacts(data: Any) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -20,16 +20,18 @@ from mlenv.envs.bundle import (
     BundleManifest,
     missing_from,
     seed_store,
-    unpack_bundle,
     verify_bundle,
 )
+from mlenv.envs.bundle_tar import unpack_bundle
+from mlenv.envs.detect import Detects, detect_declarations
 from mlenv.envs.materialize import Environment
 from mlenv.envs.store import Store
 from mlenv.errors import IntegrityError, MlenvError, RunError, UsageError
 from mlenv.index import RecipeIndex, RecipeRoot, index_roots, load_index
-from mlenv.lock import load_lock
+from mlenv.lock import LockTarget, load_lock
 from mlenv.manifest import MODES, SCENARIOS
-from mlenv.paths import BUILTIN_PREFIX
+from mlenv.names import within
+from mlenv.paths import BUILTIN_PREFIX, builtin_recipes_dir
 
 from ..benchrun import run_benchmark
 from ..context import Context, Options
@@ -81,6 +83,18 @@ class BundleContext(Context):
     @property
     def builtin_dir(self) -> Path:
         return self.builtin_root
+
+
+def catalog_detects(section: LockTarget, home: Path) -> Detects:
+    """How to re-detect the section's system tools: the `detect:` sources of mlenv's own
+    built-in catalog (a bundle's recipes, built-in copies included, are data: never run)."""
+    if not section.system:
+        return {}
+    catalog = load_index(
+        [RecipeRoot(label=BUILTIN_PREFIX, path=builtin_recipes_dir())],
+        cache_dir=home / "cache" / "index",
+    )
+    return detect_declarations(catalog, {pin.package for pin in section.system})
 
 
 def private_environ(environ: dict[str, str], home: Path) -> dict[str, str]:
@@ -143,7 +157,7 @@ def recorded_results(root: Path, bundle: BundleManifest) -> list[dict[str, Any]]
     out = []
     for f in bundle.of_role("result"):
         try:
-            doc = json.loads((root / f.path).read_text(encoding="utf-8"))
+            doc = json.loads(within(root, f.path, what="bundle file").read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
             raise IntegrityError(f"{f.path} in the bundle is unreadable", why=str(e)) from e
         if isinstance(doc, dict):
@@ -207,11 +221,18 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     root = source
     if source.is_file():
         root = out / "bundle"
-        ctx.reporter.info(f"unpacking {source.name} into {root}")
-        unpack_bundle(source, root)
-    ctx.reporter.info("verifying the sha256 of every file in the bundle")
-    bundle = verify_bundle(root, str(source))
+        ctx.reporter.info(f"unpacking {source.name} into {root}, checking every file's sha256")
+        bundle = unpack_bundle(source, root)  # bounded, verified while written
+    else:
+        ctx.reporter.info("verifying the sha256 of every file in the bundle")
+        bundle = verify_bundle(root, str(source))
     project, builtin, home = out / "project", out / "builtin", out / "home"
+    if not (root / PROJECT / "mlenv.lock").is_file():
+        raise IntegrityError(
+            f"the bundle holds no {PROJECT}/mlenv.lock",
+            where=str(source),
+            hint="the bundle is incomplete: get a fresh copy from its author",
+        )
     shutil.copytree(root / PROJECT, project)
     if (root / BUILTIN).is_dir():
         shutil.copytree(root / BUILTIN, builtin)
@@ -249,7 +270,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     docs: list[dict[str, Any]] = []
     env: Environment | None = None
     try:
-        env, _ = ensure_env(bctx, section)
+        env, _ = ensure_env(bctx, section, detects=catalog_detects(section, home))
     except MlenvError as e:
         failures.append(_reason("install", e))
     if env is not None and recorded:

@@ -9,11 +9,13 @@ from typing import Any
 from mlenv.envs.detect import detect_tools
 from mlenv.errors import LockError, MlenvError
 from mlenv.lock import Lock, write_lock
-from mlenv.resolver.lockgen import ResolveOptions, build_lock
+from mlenv.resolver.lockgen import ResolveOptions, build_lock, root_requirements
 from mlenv.resolver.pypi import UvOptions
+from mlenv.resolver.reach import reachable
 
 from ..context import Context
 from ..output import emit_json
+from ..projectlock import project_lock
 
 COMMANDS = ("resolve",)
 
@@ -47,13 +49,15 @@ def resolve_options(
     ctx: Context, *, upgrade: bool = False, upgrade_packages: Sequence[str] = ()
 ) -> ResolveOptions:
     """What every resolve needs besides the manifest: uv, pins policy, detected tools."""
+    # only the recipes a solve of this manifest can visit run their `detect:` program
+    visited = reachable(ctx.index, root_requirements(ctx.manifest))
     return ResolveOptions(
         uv=UvOptions(
             uv=ctx.uv, cache_dir=ctx.uv_cache, offline=ctx.options.offline, environ=ctx.environ
         ),
         upgrade=upgrade,
         upgrade_packages=frozenset(upgrade_packages),
-        tools=detect_tools(ctx.index, ctx.environ),
+        tools=detect_tools(ctx.index, ctx.environ, visited),
         project_dir=ctx.project_dir,
         conda_cache=ctx.home / "cache" / "rattler" / "repodata",
     )
@@ -93,21 +97,34 @@ def staleness(ctx: Context, lock: Lock | None, targets: list[str]) -> list[str]:
 def run(args: argparse.Namespace, ctx: Context) -> int:
     manifest = ctx.manifest
     names = list(dict.fromkeys(args.target or manifest.targets))
-    lock = previous_lock(ctx)
     if args.check:
-        reasons = staleness(ctx, lock, names)
-        if reasons:
-            raise LockError(
-                f"{ctx.lock_path.name} is out of date",
-                where=str(ctx.lock_path),
-                why="; ".join(reasons),
-                hint="run `mlenv resolve` to update it",
-                details={"stale": reasons},
-            )
-        ctx.reporter.info(f"{ctx.lock_path.name} is up to date")
-        if ctx.options.json:
-            emit_json({"version": 1, "ok": True, "stale": []})
-        return 0
+        return check(ctx, names)
+    with project_lock(ctx.project_dir, waiting=ctx.reporter.info):
+        return resolve(args, ctx, names)
+
+
+def check(ctx: Context, names: list[str]) -> int:
+    """`--check`: exit 1 when the lock is stale; reads only, so it takes no project lock."""
+    lock = previous_lock(ctx)
+    reasons = staleness(ctx, lock, names)
+    if reasons:
+        raise LockError(
+            f"{ctx.lock_path.name} is out of date",
+            where=str(ctx.lock_path),
+            why="; ".join(reasons),
+            hint="run `mlenv resolve` to update it",
+            details={"stale": reasons},
+        )
+    ctx.reporter.info(f"{ctx.lock_path.name} is up to date")
+    if ctx.options.json:
+        emit_json({"version": 1, "ok": True, "stale": []})
+    return 0
+
+
+def resolve(args: argparse.Namespace, ctx: Context, names: list[str]) -> int:
+    """Read the old lock, solve, write: under the project lock (see run)."""
+    manifest = ctx.manifest
+    lock = previous_lock(ctx)
     targets = ctx.targets(names)
     keep = {}
     if lock is not None and args.target:

@@ -38,6 +38,12 @@ def add_parser(sub: Any, name: str) -> None:
     p.add_argument("--target", metavar="T", help="the lock target (default: this machine's)")
     p.add_argument("--frozen", action="store_true", help="use the lock as it is; never resolve")
     p.add_argument(
+        "--verify",
+        action="store_true",
+        help="hash every artifact file before the run (default: only files whose size, mtime, "
+        "inode or ctime moved since install)",
+    )
+    p.add_argument(
         "--set",
         action="append",
         default=[],
@@ -78,6 +84,11 @@ def parse_overrides(items: list[str]) -> dict[str | None, dict[str, Any]]:
                     f"--set {item!r}: unknown scenario {scenario!r}",
                     hint=f"one of {', '.join(SCENARIOS)}",
                 )
+            if not key:
+                raise UsageError(
+                    f"--set {item!r} names no setting after {scenario}.",
+                    hint=f"e.g. --set {scenario}.min_duration=1000",
+                )
         parsed: Any = value
         for cast in (int, float):
             try:
@@ -97,9 +108,10 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             where=f"{ctx.manifest_path}: benchmark",
             hint="add benchmark: {model, dataset, backend} (see `mlenv init --example digits`)",
         )
+    overrides = parse_overrides(args.overrides)  # a bad --set fails before any install
     lock = current_lock(ctx, frozen=args.frozen)
     section = ctx.lock_section(lock, args.target)
-    env, _ = ensure_env(ctx, section, allow_drift=args.allow_drift)
+    env, _ = ensure_env(ctx, section, allow_drift=args.allow_drift, verify=args.verify)
     results = run_benchmark(
         ctx,
         section,
@@ -107,7 +119,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         bench,
         scenarios=args.scenario or list(bench.scenarios),
         modes=args.mode or list(bench.modes),
-        overrides=parse_overrides(args.overrides),
+        overrides=overrides,
         results_root=ctx.project_dir / "results",
         compliance=args.compliance,
     )

@@ -11,6 +11,7 @@ from mlenv.errors import InstallError
 from mlenv.paths import project_env_dir
 
 from ..context import Context
+from ..envsupport import system_detects
 from ..output import emit_json
 
 COMMANDS = ("verify",)
@@ -29,6 +30,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         project_env_dir(ctx.project_dir, section.name),
         ctx.environ.get("PATH"),
         Store(ctx.home),  # names the changed files of an extracted archive
+        system_detects(ctx, section),  # re-detect with the user's own recipes, not the lock's
     )
     if differences:
         raise InstallError(

@@ -1,0 +1,47 @@
+"""An exclusive lock per project: two `mlenv resolve` at once read-solve-write one after another.
+
+`<project>/.mlenv/resolve.lock` is held (`fcntl.flock`, released by the kernel when the process
+ends, killed or not) around reading the old lock, solving and writing the new one, so a second
+`mlenv resolve --target B` reads what a first `--target A` wrote and the lock keeps both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from mlenv.errors import MlenvError
+
+LOCK_NAME = "resolve.lock"
+
+
+@contextlib.contextmanager
+def project_lock(
+    project_dir: Path, *, waiting: Callable[[str], None], what: str = "mlenv resolve"
+) -> Iterator[None]:
+    """Hold `<project>/.mlenv/resolve.lock`; `waiting(message)` is called once if another
+    process holds it."""
+    folder = project_dir / ".mlenv"
+    path = folder / LOCK_NAME
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+    except OSError as e:
+        raise MlenvError(
+            f"cannot take the project lock {path}",
+            where=str(e.filename or path),
+            why=e.strerror or str(e),
+            hint=f"{folder} must be a folder you can write to (move aside a file of that name)",
+        ) from e
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            waiting(f"waiting for another {what} in this project ({path})")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the only descriptor releases the lock

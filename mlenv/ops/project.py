@@ -1,0 +1,269 @@
+"""The `Project` value every workflow takes: paths, manifest, recipe index, home, host, the
+environment variables (a snapshot taken once, at the edge) and a reporter.
+
+Nothing here renders or parses arguments; `mlenv.Project` is the public Python API
+(CONTRACTS §10): `Project.open(...)`, then `.resolve()`, `.install()`, `.run()`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlenv.errors import LockError, UsageError
+from mlenv.host import detect_host
+from mlenv.lock import Lock, LockTarget, load_lock
+from mlenv.names import component_problem
+from mlenv.paths import builtin_recipes_dir, mlenv_home
+from mlenv.reporter import NullReporter, Reporter
+from mlenv.target import Target
+
+if TYPE_CHECKING:  # imported where used: `install --frozen` needs neither
+    from mlenv.envs.materialize import Environment
+    from mlenv.index import RecipeIndex
+    from mlenv.manifest import Manifest
+
+MANIFEST_NAME = "mlenv.yaml"
+
+
+def find_manifest(start: Path) -> Path:
+    """`start/mlenv.yaml`, else the nearest parent folder's (as uv and pixi find theirs); a
+    manifest path is taken as it is. Where none exists, `start/mlenv.yaml` (commands that need
+    one then say so)."""
+    start = start.absolute()
+    if start.suffix in (".yaml", ".yml") or start.is_file():
+        return start
+    for folder in (start, *start.parents):
+        candidate = folder / MANIFEST_NAME
+        if candidate.is_file():
+            return candidate
+    return start / MANIFEST_NAME
+
+
+@dataclass(kw_only=True)
+class Project:
+    """One project: a manifest (which may not exist yet), its lock and the machine it runs on."""
+
+    manifest_path: Path
+    lock_file: Path | None = None  # default: mlenv.lock beside the manifest
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    reporter: Reporter = field(default_factory=NullReporter)
+    offline: bool = False
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        lock: str | os.PathLike[str] | None = None,
+        environ: Mapping[str, str] | None = None,
+        reporter: Reporter | None = None,
+        offline: bool = False,
+    ) -> Project:
+        """A folder (the manifest is found there or in a parent folder) or a manifest path."""
+        manifest = find_manifest(Path(path) if path is not None else Path.cwd())
+        return cls(
+            manifest_path=manifest,
+            lock_file=Path(lock).absolute() if lock is not None else None,
+            environ=dict(os.environ if environ is None else environ),
+            reporter=reporter or NullReporter(),
+            offline=offline,
+        )
+
+    # -- paths ------------------------------------------------------------------------------
+
+    @property
+    def project_dir(self) -> Path:
+        return self.manifest_path.parent
+
+    @property
+    def lock_path(self) -> Path:
+        return (self.lock_file or self.project_dir / "mlenv.lock").absolute()
+
+    @cached_property
+    def home(self) -> Path:
+        return mlenv_home(self.environ)
+
+    @property
+    def builtin_dir(self) -> Path:
+        return builtin_recipes_dir()
+
+    @cached_property
+    def uv(self) -> str:
+        from uv import find_uv_bin
+
+        return str(find_uv_bin())
+
+    @property
+    def uv_cache(self) -> Path:
+        return self.home / "cache" / "uv"
+
+    # -- inputs -----------------------------------------------------------------------------
+
+    @cached_property
+    def manifest(self) -> Manifest:
+        if not self.manifest_path.exists():
+            raise UsageError(
+                f"no manifest at {self.manifest_path} (nor in a parent folder)",
+                hint="run `mlenv init` to write one, or pass --manifest PATH",
+            )
+        from mlenv.manifest import load_manifest
+
+        return load_manifest(self.manifest_path)
+
+    @cached_property
+    def index(self) -> RecipeIndex:
+        from mlenv.index import index_roots, load_index
+
+        manifest = self.manifest if self.manifest_path.exists() else None
+        extra = manifest.recipes if manifest else ()
+        return load_index(
+            index_roots(self.project_dir, extra), cache_dir=self.home / "cache" / "index"
+        )
+
+    @cached_property
+    def host(self) -> Target:
+        return detect_host(self.environ)
+
+    def mirrors(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        if self.manifest_path.exists():
+            out.update(dict(self.manifest.mirrors))
+        for item in filter(None, self.environ.get("MLENV_MIRROR", "").split(";")):
+            prefix, sep, replacement = item.partition("=")
+            if sep:
+                out[prefix] = replacement
+        return out
+
+    def lock(self) -> Lock:
+        lock = load_lock(self.lock_path)
+        for warning in lock.warnings:
+            self.reporter.warn(warning)
+        return lock
+
+    # -- targets ----------------------------------------------------------------------------
+
+    def target(self, name: str) -> Target:
+        """A target by name: `host`, a target file of the index, or the host's own name.
+
+        A target file wins over the host's name: `linux-x86_64-cpu` in a manifest means the
+        file's facts (glibc 2.28, x86_64_v2, …), not this machine's."""
+        if name == "host":
+            return self.host
+        found = self.index.targets.get(name)
+        if found is not None:
+            return found[0]
+        if name == self.host.name:
+            return self.host
+        known = ", ".join(["host", *sorted(self.index.targets)])
+        raise UsageError(f"unknown target {name!r}", hint=f"known targets: {known}")
+
+    def targets(self, names: Sequence[str]) -> list[Target]:
+        """Several targets; two that would share one lock section are an error."""
+        out: dict[str, tuple[str, Target]] = {}
+        for name in names:
+            target = self.target(name)
+            if target.name in out and out[target.name][0] != name:
+                raise UsageError(
+                    f"targets {out[target.name][0]!r} and {name!r} both lock as {target.name!r}",
+                    where=f"{self.manifest_path.name}: targets",
+                    hint=f"list one of them (`host` is this machine, named {self.host.name})",
+                )
+            out.setdefault(target.name, (name, target))
+        return [t for _, t in out.values()]
+
+    def lock_section(self, lock: Lock, name: str | None) -> LockTarget:
+        """The section for --target, or the one matching this machine."""
+        if name is not None:
+            return self._named_section(lock, name)
+        host = self.host
+        if host.name in lock.targets:
+            return lock.targets[host.name]
+        for section in lock.targets.values():
+            f = section.facts
+            if (f.get("os"), f.get("arch"), f.get("accelerator")) == (
+                host.os,
+                host.arch,
+                host.accelerator.kind,
+            ) and f.get("python") == host.python:
+                return section
+        raise LockError(
+            f"no target in the lock matches this machine ({host.name}, python {host.python})",
+            where=str(self.lock_path),
+            hint=f"locked targets: {', '.join(sorted(lock.targets))}; run `mlenv resolve` "
+            "with `host` among the manifest's targets, or pass --target",
+        )
+
+    def _named_section(self, lock: Lock, name: str) -> LockTarget:
+        wanted = self.host.name if name == "host" else name
+        if problem := component_problem(wanted):
+            raise UsageError(
+                f"invalid target name {name!r}",
+                where="--target",
+                why=problem,
+                hint=f"locked targets: {', '.join(sorted(lock.targets))}",
+            )
+        if wanted not in lock.targets:
+            raise LockError(
+                f"the lock has no target {wanted!r}",
+                where=str(self.lock_path),
+                hint=f"locked targets: {', '.join(sorted(lock.targets))}; "
+                f"run `mlenv resolve --target {name}` to add it",
+            )
+        return lock.targets[wanted]
+
+    def python_for(self, section: LockTarget) -> str:
+        wanted = str(section.facts.get("python", ""))
+        if wanted == f"{sys.version_info[0]}.{sys.version_info[1]}":
+            return sys.executable
+        return wanted
+
+    # -- the public API (CONTRACTS §10): each delegates to its op ----------------------------
+
+    def resolve(
+        self,
+        targets: Sequence[str] | None = None,
+        upgrade: bool = False,
+        upgrade_packages: Sequence[str] = (),
+    ) -> Lock:
+        """Solve the manifest for `targets` (default: its own) and write mlenv.lock."""
+        from .resolve import resolve
+
+        return resolve(
+            self, targets=targets, upgrade=upgrade, upgrade_packages=upgrade_packages
+        ).lock
+
+    def install(
+        self, target: str | None = None, frozen: bool = False, force: bool = False
+    ) -> Environment:
+        """Materialize the lock section for `target` (default: this machine's)."""
+        from .install import install
+
+        return install(self, target=target, frozen=frozen, force=force).env
+
+    def run(
+        self,
+        scenarios: Sequence[str] | None = None,
+        modes: Sequence[str] | None = None,
+        settings: Mapping[str, Any] | None = None,
+        target: str | None = None,
+        frozen: bool = False,
+        **options: Any,
+    ) -> list[dict[str, Any]]:
+        """Measure the manifest's benchmark; the result.json documents (CONTRACTS §8)."""
+        from .run import RunRequest, run
+
+        request = RunRequest(
+            scenarios=tuple(scenarios or ()),
+            modes=tuple(modes or ()),
+            settings=dict(settings or {}),
+            target=target,
+            frozen=frozen,
+            **options,
+        )
+        return run(self, request).results
