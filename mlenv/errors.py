@@ -47,18 +47,17 @@ class MlenvError(Exception):
         self.details = details or {}
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"kind": self.kind, "message": self.message}
-        if self.where:
-            out["where"] = self.where
-        if self.why:
-            out["why"] = self.why
-        if self.hint:
-            out["hint"] = self.hint
-        if self.problems:
-            out["problems"] = [p.to_dict() for p in self.problems]
-        if self.details:
-            out["details"] = self.details
-        return out
+        """CONTRACTS §9's error object (message, where, why, hint, details), plus `kind` and
+        the located `problems` of a file."""
+        return {
+            "kind": self.kind,
+            "message": self.message,
+            "where": self.where,
+            "why": self.why,
+            "hint": self.hint,
+            "details": self.details,
+            "problems": [p.to_dict() for p in self.problems],
+        }
 
     def __str__(self) -> str:
         parts = [self.message]

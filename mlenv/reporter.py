@@ -10,6 +10,8 @@ class Reporter(Protocol):
 
     def warn(self, message: str) -> None: ...
 
+    def debug(self, message: str) -> None: ...
+
     def start(self, label: str, total: int | None) -> None: ...
 
     def advance(self, label: str, amount: int) -> None: ...
@@ -22,6 +24,9 @@ class NullReporter:
         pass
 
     def warn(self, message: str) -> None:
+        pass
+
+    def debug(self, message: str) -> None:
         pass
 
     def start(self, label: str, total: int | None) -> None:

@@ -15,15 +15,17 @@ from mlenv import __version__
 from mlenv.errors import MlenvError
 
 from .context import Context, Options
-from .output import emit_json, make_console, os_error, render_error
+from .output import Outcome, emit_json, envelope, make_console, os_error, render_error
 
 # help lists these first, in this order; any other module of mlenv.cli.commands follows
 ORDER = (
     "init", "resolve", "install", "run", "verify", "exec", "shell", "env",
-    "pack", "reproduce", "diff", "export", "recipes", "targets",
+    "pack", "reproduce", "diff", "export", "recipes", "targets", "completion",
 )  # fmt: skip
 _VALUE_GLOBALS = ("--manifest", "--lock")
 _FLAG_GLOBALS = ("--json", "--offline", "--debug")
+_QUIET = ("-q", "--quiet")
+_VERBOSE = ("-v", "--verbose", "-vv", "-vvv")
 
 
 def split_globals(argv: Sequence[str]) -> tuple[Options, list[str]]:
@@ -47,6 +49,12 @@ def split_globals(argv: Sequence[str]) -> tuple[Options, list[str]]:
             setattr(options, name[2:], Path(value))
         elif arg in _FLAG_GLOBALS:
             setattr(options, arg[2:], True)
+        elif arg in _QUIET:
+            options.verbosity = -1
+        elif arg in _VERBOSE:
+            options.verbosity = max(options.verbosity, 0) + (
+                arg.count("v") if arg != "--verbose" else 1
+            )
         else:
             rest.append(arg)
         i += 1
@@ -98,7 +106,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         prog="mlenv",
         description="Resolve, lock, install and run ML benchmarks reproducibly.",
         epilog="global options (anywhere on the line): --manifest PATH, --lock PATH, --json, "
-        "--offline, --debug",
+        "--offline, --debug, -q/--quiet (errors only), -v/--verbose (repeatable)",
     )
     parser.add_argument("--version", action="version", version=f"mlenv {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -106,6 +114,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     for name, module in sorted(modules.items(), key=_order):
         module.add_parser(sub, name)
     return parser
+
+
+def command_name(args: argparse.Namespace) -> str:
+    """`run`, or `env gc`, `recipes list`: what the JSON envelope's `command` says."""
+    action = getattr(args, "action", None)
+    return f"{args.command} {action}" if isinstance(action, str) else str(args.command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -121,32 +135,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     ctx = Context(options=options, console=console)
+    name = command_name(args)
     try:
-        return int(args.func(args, ctx) or 0)
-    except MlenvError as e:
-        if options.debug:
-            console.print_exception()
-        render_error(console, e)
-        if options.json:
-            emit_json({"version": 1, "ok": False, "error": e.to_dict()})
-        return 1
+        outcome = _execute(args, ctx)
     except KeyboardInterrupt:
         console.print("[red]interrupted[/red]")
+        if options.json:
+            emit_json(envelope(name, error=MlenvError("interrupted")))
         return 130
-    except OSError as e:  # a file where a folder should be, a full disk, no permission: the user's
+    if options.json:
+        emit_json(envelope(name, data=outcome.data, error=outcome.error))
+    return outcome.code
+
+
+def _execute(args: argparse.Namespace, ctx: Context) -> Outcome:
+    """Run the command; every failure becomes an Outcome whose error is rendered here, once."""
+    options, console = ctx.options, ctx.console
+    try:
+        returned = args.func(args, ctx)
+    except (MlenvError, OSError) as e:  # OSError: a file where a folder should be, a full disk
         if options.debug:
             console.print_exception()
-        error = os_error(e)
+        error = e if isinstance(e, MlenvError) else os_error(e)
         render_error(console, error)
-        if options.json:
-            emit_json({"version": 1, "ok": False, "error": error.to_dict()})
-        return 1
+        return Outcome(code=1, error=error)
+    except KeyboardInterrupt:
+        raise
     except Exception as e:  # a bug in mlenv: say so plainly; --debug shows the traceback
         if options.debug:
             raise
         console.print(f"[bold red]internal error:[/bold red] {type(e).__name__}: {e}")
         console.print("  [green]hint:[/green] run again with --debug and report the traceback")
-        return 1
+        return Outcome(code=1, error=MlenvError(f"internal error: {type(e).__name__}: {e}"))
+    outcome = returned if isinstance(returned, Outcome) else Outcome(code=int(returned or 0))
+    if outcome.error is not None:
+        render_error(console, outcome.error)
+    return outcome
 
 
 if __name__ == "__main__":  # pragma: no cover

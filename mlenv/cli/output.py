@@ -7,6 +7,7 @@ import errno
 import json
 import os
 import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -26,16 +27,24 @@ class ConsoleReporter:
     Bars never touch stdout (no stream redirection), so `--json` stays clean.
     """
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, verbosity: int = 0) -> None:
         self.console = console
+        self.verbosity = verbosity  # -1: errors only (-q); 0: the default; 1+: -v, -vv
         self._totals: dict[str, int | None] = {}
         self._progress: Progress | None = None
         self._tasks: dict[str, TaskID] = {}
 
     def info(self, message: str) -> None:
-        self.console.print(f"[dim]·[/dim] {escape(message)}", highlight=False)
+        if self.verbosity >= 0:
+            self.console.print(f"[dim]·[/dim] {escape(message)}", highlight=False)
+
+    def debug(self, message: str) -> None:
+        if self.verbosity >= 1:
+            self.console.print(f"[dim]  {escape(message)}[/dim]", highlight=False)
 
     def warn(self, message: str) -> None:
+        if self.verbosity < 0:
+            return
         self.console.print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False)
 
     def start(self, label: str, total: int | None) -> None:
@@ -141,6 +150,27 @@ def render_error(console: Console, error: MlenvError) -> None:
             console.print(f"       {escape(line)}")
     if error.hint:
         console.print(f"  [green]hint:[/green] {escape(error.hint)}")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a command hands back to the edge: its `data` (the `--json` envelope's), its exit
+    code, and for a failure that still has data (drift, differing locks) the error."""
+
+    data: Any = None
+    code: int = 0
+    error: MlenvError | None = None
+
+
+def envelope(command: str, *, data: Any = None, error: MlenvError | None = None) -> dict[str, Any]:
+    """CONTRACTS §9: one JSON document per command, success or failure."""
+    return {
+        "version": 1,
+        "command": command,
+        "ok": error is None,
+        "data": data,
+        "error": error.to_dict() if error is not None else None,
+    }
 
 
 def emit_json(document: Any) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from mlenv.cli import benchrun
+from mlenv.ops import benchrun
 from mlenv.cli.table import results_table
 from mlenv.errors import RunError
 from mlenv.lock import ArtifactPin, LockTarget

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from mlenv.cli import staging
+from mlenv.ops import staging
 from mlenv.cli.output import os_error
 from mlenv.errors import RunError
 

@@ -8,9 +8,11 @@ from typing import Any
 
 from mlenv.envs.activation import activation
 from mlenv.errors import UsageError
+from mlenv.ops.install import ensure_env
+from mlenv.ops.resolve import current_lock
 
 from ..context import Context
-from ..envsupport import current_lock, ensure_env
+from .install import add_lock_flags
 
 COMMANDS = ("exec", "shell")
 
@@ -23,7 +25,7 @@ def add_parser(sub: Any, name: str) -> None:
         p = sub.add_parser(name, help="start a shell inside the environment")
         p.set_defaults(cmd=None)
     p.add_argument("--target", metavar="T", help="the lock target (default: this machine's)")
-    p.add_argument("--frozen", action="store_true", help="use the lock as it is; never resolve")
+    add_lock_flags(p)
     p.add_argument(
         "--allow-drift",
         action="store_true",
@@ -38,8 +40,10 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         cmd = cmd[1:]
     if not cmd:
         raise UsageError("mlenv exec needs a command", hint="mlenv exec -- python -c 'print(1)'")
-    section = ctx.lock_section(current_lock(ctx, frozen=args.frozen), args.target)
-    env, _ = ensure_env(ctx, section, allow_drift=args.allow_drift)
+    section = ctx.lock_section(
+        current_lock(ctx.project, frozen=args.frozen, locked=args.locked), args.target
+    )
+    env, _ = ensure_env(ctx.project, section, allow_drift=args.allow_drift)
     try:
         code = subprocess.run(cmd, env=activation(env, dict(ctx.environ)), check=False).returncode
     except FileNotFoundError as e:

@@ -6,9 +6,10 @@ import argparse
 import sys
 from typing import Any
 
+from mlenv.ops import install as op
+
 from ..context import Context
-from ..envsupport import current_lock, ensure_env
-from ..output import emit_json
+from ..output import Outcome
 
 COMMANDS = ("install",)
 
@@ -18,7 +19,7 @@ def add_parser(sub: Any, name: str) -> None:
     p.add_argument(
         "--target", metavar="T", help="the lock target (default: the one matching this machine)"
     )
-    p.add_argument("--frozen", action="store_true", help="use the lock as it is; never resolve")
+    add_lock_flags(p)
     p.add_argument(
         "--force", action="store_true", help="rebuild even when the environment is current"
     )
@@ -30,22 +31,28 @@ def add_parser(sub: Any, name: str) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace, ctx: Context) -> int:
-    lock = current_lock(ctx, frozen=args.frozen)
-    section = ctx.lock_section(lock, args.target)
-    env, built = ensure_env(ctx, section, force=args.force, allow_drift=args.allow_drift)
-    if not built:
-        ctx.reporter.info(f"environment {section.name} is up to date")
-    if ctx.options.json:
-        emit_json(
-            {
-                "version": 1,
-                "ok": True,
-                "target": section.name,
-                "path": str(env.path),
-                "built": built,
-            }
-        )
-    else:
-        sys.stdout.write(f"{env.path}\n")
-    return 0
+def add_lock_flags(p: Any) -> None:
+    """--frozen and --locked, as uv has them (CONTRACTS §9)."""
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--frozen", action="store_true", help="use the lock as it is; never resolve")
+    group.add_argument(
+        "--locked",
+        action="store_true",
+        help="fail (exit 1) instead of re-resolving when the lock is missing or out of date",
+    )
+
+
+def run(args: argparse.Namespace, ctx: Context) -> Outcome:
+    result = op.install(
+        ctx.project,
+        target=args.target,
+        frozen=args.frozen,
+        locked=args.locked,
+        force=args.force,
+        allow_drift=args.allow_drift,
+    )
+    if not ctx.options.json:
+        sys.stdout.write(f"{result.env.path}\n")
+    return Outcome(
+        data={"target": result.section.name, "path": str(result.env.path), "built": result.built}
+    )

@@ -31,11 +31,11 @@ from mlenv.index import RecipeIndex, RecipeRoot, index_roots, load_index
 from mlenv.lock import LockTarget, load_lock
 from mlenv.manifest import MODES, SCENARIOS
 from mlenv.names import within
+from mlenv.ops.benchrun import run_benchmark
+from mlenv.ops.install import ensure_env
 from mlenv.paths import BUILTIN_PREFIX, builtin_recipes_dir
 
-from ..benchrun import run_benchmark
 from ..context import Context, Options
-from ..envsupport import ensure_env
 from ..output import emit_json, render_error
 from ..report import Reproduction, badges, compare, render_html, render_markdown
 
@@ -193,7 +193,7 @@ def rerun(
         settings = doc.get("settings") if isinstance(doc.get("settings"), dict) else {}
         try:
             docs += run_benchmark(
-                bctx,
+                bctx.project,
                 section,
                 env,
                 bench,
@@ -270,7 +270,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     docs: list[dict[str, Any]] = []
     env: Environment | None = None
     try:
-        env, _ = ensure_env(bctx, section, detects=catalog_detects(section, home))
+        env, _ = ensure_env(bctx.project, section, detects=catalog_detects(section, home))
     except MlenvError as e:
         failures.append(_reason("install", e))
     if env is not None and recorded:

@@ -7,12 +7,14 @@ from typing import Any
 
 from mlenv.errors import UsageError
 from mlenv.manifest import MODES, SCENARIOS
+from mlenv.ops.benchrun import COMPLIANCE_TESTS, run_benchmark
+from mlenv.ops.install import ensure_env
+from mlenv.ops.resolve import current_lock
 
-from ..benchrun import COMPLIANCE_TESTS, run_benchmark
 from ..context import Context
-from ..envsupport import current_lock, ensure_env
 from ..output import emit_json
 from ..table import results_table
+from .install import add_lock_flags
 
 COMMANDS = ("run",)
 
@@ -36,7 +38,7 @@ def add_parser(sub: Any, name: str) -> None:
         help="performance or accuracy (repeatable)",
     )
     p.add_argument("--target", metavar="T", help="the lock target (default: this machine's)")
-    p.add_argument("--frozen", action="store_true", help="use the lock as it is; never resolve")
+    add_lock_flags(p)
     p.add_argument(
         "--verify",
         action="store_true",
@@ -109,11 +111,11 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             hint="add benchmark: {model, dataset, backend} (see `mlenv init --example digits`)",
         )
     overrides = parse_overrides(args.overrides)  # a bad --set fails before any install
-    lock = current_lock(ctx, frozen=args.frozen)
+    lock = current_lock(ctx.project, frozen=args.frozen, locked=args.locked)
     section = ctx.lock_section(lock, args.target)
-    env, _ = ensure_env(ctx, section, allow_drift=args.allow_drift, verify=args.verify)
+    env, _ = ensure_env(ctx.project, section, allow_drift=args.allow_drift, verify=args.verify)
     results = run_benchmark(
-        ctx,
+        ctx.project,
         section,
         env,
         bench,

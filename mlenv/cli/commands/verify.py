@@ -8,10 +8,10 @@ from typing import Any
 from mlenv.envs.materialize import verify_env
 from mlenv.envs.store import Store
 from mlenv.errors import InstallError
+from mlenv.ops.install import system_detects
 from mlenv.paths import project_env_dir
 
 from ..context import Context
-from ..envsupport import system_detects
 from ..output import emit_json
 
 COMMANDS = ("verify",)
@@ -30,7 +30,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         project_env_dir(ctx.project_dir, section.name),
         ctx.environ.get("PATH"),
         Store(ctx.home),  # names the changed files of an extracted archive
-        system_detects(ctx, section),  # re-detect with the user's own recipes, not the lock's
+        system_detects(
+            ctx.project, section
+        ),  # re-detect with the user's own recipes, not the lock's
     )
     if differences:
         raise InstallError(

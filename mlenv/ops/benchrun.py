@@ -28,7 +28,7 @@ from mlenv.lock import LockTarget
 from mlenv.manifest import Benchmark
 
 from . import staging as staging_mod
-from .context import Context
+from .project import Project
 
 COMPLIANCE_TESTS = ("TEST01", "TEST04")
 CACHE = ".harness-cache"  # in the env folder: preprocessed samples, memory-mapped
@@ -82,7 +82,7 @@ def harness_path(env: Environment) -> Path:
     return folder
 
 
-def locked_recipe(ctx: Context, section: LockTarget, name: str) -> Located:
+def locked_recipe(ctx: Project, section: LockTarget, name: str) -> Located:
     located = ctx.index.get(name)
     package = section.packages.get(name)
     if located is None or package is None:
@@ -126,7 +126,7 @@ def dataset_digest(section: LockTarget, package: str) -> str | None:
 
 
 def run_config(
-    ctx: Context,
+    ctx: Project,
     env: Environment,
     section: LockTarget,
     bench: Benchmark,
@@ -186,7 +186,7 @@ def run_config(
     return config
 
 
-def run_harness(env: Environment, config: dict[str, Any], ctx: Context) -> dict[str, Any]:
+def run_harness(env: Environment, config: dict[str, Any], ctx: Project) -> dict[str, Any]:
     """One harness process; its folder replaces `output_dir` only once it succeeded."""
     folder = harness_path(env)
     final = Path(config["output_dir"])
@@ -222,7 +222,7 @@ def run_harness(env: Environment, config: dict[str, Any], ctx: Context) -> dict[
     return dict(json.loads((final / "result.json").read_text(encoding="utf-8")))
 
 
-def _start(env: Environment, folder: Path, config: dict[str, Any], ctx: Context) -> int:
+def _start(env: Environment, folder: Path, config: dict[str, Any], ctx: Project) -> int:
     with tempfile.TemporaryDirectory(prefix="mlenv-run-") as tmp:
         config_file = Path(tmp, "run.json")
         config_file.write_text(json.dumps(config, indent=2), encoding="utf-8")
@@ -261,7 +261,7 @@ def result_dir(root: Path, section: LockTarget, bench: Benchmark, scenario: str,
 
 
 def run_benchmark(
-    ctx: Context,
+    ctx: Project,
     section: LockTarget,
     env: Environment,
     bench: Benchmark,
