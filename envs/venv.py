@@ -7,8 +7,9 @@ links, so uv never reaches an index: `--no-index --require-hashes`.
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,7 @@ class UvRunner:
     cache_dir: Path | None = None
     environ: Mapping[str, str] = field(default_factory=dict)  # passed in from the CLI edge
     offline: bool = False  # --offline: uv never reaches the network either
+    log: Callable[[str], None] | None = field(default=None, compare=False)  # -v: each command
 
     def run(self, args: Sequence[str], what: str) -> None:
         cmd = [self.uv, *args, "--color", "never"]
@@ -33,6 +35,8 @@ class UvRunner:
             cmd.append("--offline")
         if self.cache_dir:
             cmd += ["--cache-dir", str(self.cache_dir)]
+        if self.log is not None:
+            self.log(shlex.join(cmd))
         env = {**self.environ, "UV_PYTHON_DOWNLOADS": "never", "VIRTUAL_ENV": ""}
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)

@@ -18,7 +18,7 @@ from .errors import HarnessError
 from .loadgen import compliance
 from .loadgen.dispatch import Inline, Pool
 from .loadgen.progress import Progress
-from .loadgen.run import TestPlan, run_test
+from .loadgen.run import TestPlan, Window, run_test
 from .loadgen.scenarios import Scenario, scenario
 from .loadgen.sut import Failure, SampleStore, Worker
 from .loadgen.userconf import UserConf, user_conf
@@ -46,10 +46,12 @@ class Parts:
 
 @dataclass(frozen=True, kw_only=True)
 class Latencies:
-    """Issue-to-completion latencies the workers measured, with how many samples each counts."""
+    """Issue-to-completion latencies the workers measured, with how many samples each counts,
+    and the span of the LoadGen call they were measured in."""
 
     values_ns: NDArray[np.int64]
     weights: NDArray[np.int64]
+    window: Window | None = None
 
 
 def execute(config: RunConfig, report: Reporter) -> dict[str, object]:
@@ -183,7 +185,7 @@ def measure(config: RunConfig, parts: Parts, report: Reporter) -> Latencies:
         )
 
     try:
-        run_test(plan, store, dispatch, watch)
+        window = run_test(plan, store, dispatch, watch)
     finally:
         dispatch.close()
     if failure.error is not None:
@@ -191,7 +193,7 @@ def measure(config: RunConfig, parts: Parts, report: Reporter) -> Latencies:
     trace = out / logs.TRACE  # LoadGen creates it even with the trace off
     if trace.is_file() and trace.stat().st_size == 0:
         trace.unlink()
-    return _latencies(workers)
+    return _latencies(workers, window)
 
 
 def summarize(
@@ -247,19 +249,20 @@ def summarize(
         backend_provider=parts.backend.provider,
         settings=parts.user_conf.values,
         compliance=verdict.to_dict() if verdict else None,
+        window_ns=latencies.window.to_dict() if latencies.window else None,
     )
 
 
 def _histogram(config: RunConfig, latencies: Latencies, percentiles: dict[str, int | None]) -> None:
     title = f"{config.benchmark} {config.scenario} latency"
-    png = latency_histogram(latencies.values_ns, latencies.weights, percentiles, title=title)
+    svg = latency_histogram(latencies.values_ns, latencies.weights, percentiles, title=title)
     try:
-        (config.output_dir / HISTOGRAM).write_bytes(png)
+        (config.output_dir / HISTOGRAM).write_bytes(svg)
     except OSError as e:
         raise HarnessError(f"cannot write {config.output_dir / HISTOGRAM}: {e.strerror}") from e
 
 
-def _latencies(workers: list[Worker]) -> Latencies:
+def _latencies(workers: list[Worker], window: Window | None = None) -> Latencies:
     values: list[NDArray[np.int64]] = []
     weights: list[NDArray[np.int64]] = []
     for w in workers:
@@ -268,7 +271,9 @@ def _latencies(workers: list[Worker]) -> Latencies:
         for chunk in w.latency_arrays:
             values.append(chunk.astype(np.int64))
             weights.append(np.ones(len(chunk), dtype=np.int64))
-    return Latencies(values_ns=np.concatenate(values), weights=np.concatenate(weights))
+    return Latencies(
+        values_ns=np.concatenate(values), weights=np.concatenate(weights), window=window
+    )
 
 
 def _is_terminal(report: Reporter) -> bool:

@@ -9,11 +9,42 @@ from typing import Any
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from .keyspec import Key, Shape, any_of, array, string
 from .yamlio import Problems, join
 
-TARGET_VALUE_KEYS = ("os", "arch", "microarch", "accelerator")
-TARGET_SPEC_KEYS = ("cuda", "python")
+_SCALAR = {"type": ["string", "integer", "number"]}
+_VALUES = any_of(_SCALAR, array(_SCALAR, min_items=1))  # a value, or a list of accepted values
+_SPECIFIER = string()  # PEP 440, e.g. '>=12,<13'
+# the target facts a condition (and `supports:`) may test
+TARGET_CONDITION_KEYS = (
+    Key("os", _VALUES, "the target's operating system (linux, darwin, windows), or a list"),
+    Key("arch", _VALUES, "the target's CPU architecture (x86_64, aarch64, arm64), or a list"),
+    Key(
+        "microarch",
+        _VALUES,
+        "an archspec microarchitecture, or a list; holds on it and on its descendants",
+    ),
+    Key("accelerator", _VALUES, "the accelerator's kind (none, cuda, rocm, …), or a list"),
+    Key("cuda", _SPECIFIER, "a PEP 440 specifier on the target's CUDA version, e.g. '>=12'"),
+    Key("python", _SPECIFIER, "a PEP 440 specifier on the target's Python, e.g. '>=3.10'"),
+)
+VERSION_CONDITION = Key("version", _SPECIFIER, "a PEP 440 specifier on the recipe's own version")
+VARIANT_CONDITION_VALUES = _VALUES  # any other key: one of the recipe's variants
+TARGET_SPEC_KEYS = tuple(k.name for k in TARGET_CONDITION_KEYS if k.schema is _SPECIFIER)
+TARGET_VALUE_KEYS = tuple(k.name for k in TARGET_CONDITION_KEYS if k.schema is not _SPECIFIER)
 TARGET_KEYS = TARGET_VALUE_KEYS + TARGET_SPEC_KEYS
+CONDITION = Shape(
+    title="condition",
+    description="a `when:` condition: every key must hold; a key that is not a target fact or "
+    "`version` names one of the recipe's variants (a value, or a list of accepted values)",
+    keys=(*TARGET_CONDITION_KEYS, VERSION_CONDITION),
+    extra_values=VARIANT_CONDITION_VALUES,
+)
+SUPPORTS = Shape(
+    title="supports",
+    description="the targets a recipe supports: every key must hold (target facts only)",
+    keys=TARGET_CONDITION_KEYS,
+)
 
 
 def _microarch_at_least(actual: str, wanted: str) -> bool:

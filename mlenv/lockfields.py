@@ -25,12 +25,33 @@ EXTRACT_KINDS = ("tar", "zip")
 
 # versions, builds, kinds, variant values: printable, no spaces, no separators
 TOKEN_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+!-]{0,199}")
-PYPI_NAME_RE = re.compile(r"[A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9]", re.IGNORECASE)  # PEP 508
+PYPI_NAME_RE = re.compile(r"[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]")  # PEP 508
 SUBDIR_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 ENV_NAME_RE = re.compile(r"[A-Z_][A-Z0-9_]{0,127}")
 _BAD_CHAR = re.compile(r"[\x00-\x20\x7f\x80-\x9f\u2028\u2029]")
 _MAX_URL = 4096
 _URL_SCHEMES = ("https://", "http://", "file://")
+
+
+# the JSON Schema of the values each check accepts (as far as a schema can say), for
+# `mlenv/schema.py`; a check without an entry accepts some strings
+_SCHEMAS: dict[Check, dict[str, Any]] = {}
+
+
+def _with_schema(check: Check, schema: dict[str, Any]) -> Check:
+    _SCHEMAS[check] = schema
+    return check
+
+
+def _string(regex: re.Pattern[str]) -> dict[str, Any]:
+    return {"type": "string", "pattern": f"^(?:{regex.pattern})$"}
+
+
+def check_schema(check: Check | None, kind: str = "str") -> dict[str, Any]:
+    """The JSON Schema of one value that `check` accepts (kind "int": an integer)."""
+    if check is not None and check in _SCHEMAS:
+        return dict(_SCHEMAS[check])
+    return {"type": "integer" if kind == "int" else "string"}
 
 
 def _pattern(regex: re.Pattern[str], what: str) -> Check:
@@ -39,14 +60,14 @@ def _pattern(regex: re.Pattern[str], what: str) -> Check:
             return None
         return f"{value!r} is not {what}"
 
-    return check
+    return _with_schema(check, _string(regex))
 
 
 token = _pattern(TOKEN_RE, "a valid value here (letters, digits and _ . + ! -; no spaces)")
 pypi_name = _pattern(PYPI_NAME_RE, "a valid PyPI project name (PEP 508)")
 subdir = _pattern(SUBDIR_RE, "a conda subdir (e.g. linux-64, noarch)")
 env_name = _pattern(ENV_NAME_RE, "an environment variable name ([A-Z_][A-Z0-9_]*)")
-component = names.component_problem
+component = _with_schema(names.component_problem, _string(names.COMPONENT_RE))
 relpath = names.relpath_problem
 
 
@@ -64,20 +85,25 @@ def digest(value: Any) -> str | None:
     return f"{value!r} is not a digest (sha256: and 64 lowercase hex digits)"
 
 
+_with_schema(sha256, _string(names.SHA256_RE))
+_with_schema(md5, _string(names.MD5_RE))
+_with_schema(digest, _string(names.DIGEST_RE))
+
+
 def in_range(least: int, most: int) -> Check:
     def check(value: Any) -> str | None:
         if least <= value <= most:
             return None
         return f"{value} is out of range ({least} to {most})"
 
-    return check
+    return _with_schema(check, {"type": "integer", "minimum": least, "maximum": most})
 
 
 def one_of(*choices: str) -> Check:
     def check(value: Any) -> str | None:
         return None if value in choices else f"{value!r} is not one of {', '.join(choices)}"
 
-    return check
+    return _with_schema(check, {"type": "string", "enum": list(choices)})
 
 
 def text(value: Any) -> str | None:

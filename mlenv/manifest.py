@@ -9,26 +9,82 @@ from pathlib import Path
 from typing import Any
 
 from .errors import RequirementError
-from .names import component_problem
+from .keyspec import Key, Shape, array, integer, mapping, string, strings
+from .names import COMPONENT_RE, component_problem
 from .requirement import NAME_RE, Requirement, parse_requirement
 from .yamlio import Problems, Section, join, read_yaml
 
 SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
 MODES = ("performance", "accuracy")
-MANIFEST_KEYS = ("name", "recipes", "targets", "prefer", "requires", "benchmark", "mirrors")
-BENCHMARK_KEYS = (
-    "model",
-    "dataset",
-    "backend",
-    "scenarios",
-    "modes",
-    "settings",
-    "threads",
-    "max-batch",
-    "workers",
-    "max-delay-us",
-)
 DEFAULT_MAX_DELAY_US = 100
+_COMPONENT = string(pattern=COMPONENT_RE)
+_SETTING = {"type": ["number", "string"]}  # a LoadGen user.conf value
+_SETTINGS = {
+    "type": "object",
+    "properties": {sc: mapping(_SETTING) for sc in SCENARIOS},
+    "additionalProperties": _SETTING,
+}
+BENCHMARK = Shape(
+    title="benchmark",
+    description="what `mlenv run` measures",
+    keys=(
+        Key("model", _COMPONENT, "a model recipe in `requires`", required=True),
+        Key("dataset", _COMPONENT, "a dataset recipe in `requires`", required=True),
+        Key("backend", _COMPONENT, "a framework recipe in `requires`", required=True),
+        Key("scenarios", strings(enum=SCENARIOS), "the LoadGen scenarios to run"),
+        Key("modes", strings(enum=MODES), "the LoadGen modes to run"),
+        Key(
+            "settings",
+            _SETTINGS,
+            "LoadGen user.conf keys: at the top level for all scenarios, "
+            "under a scenario's name for that scenario",
+        ),
+        Key("threads", integer(minimum=0), "intra-op threads (0: the backend decides)"),
+        Key("max-batch", integer(minimum=1), "the largest batch given to the backend"),
+        Key(
+            "workers",
+            integer(minimum=0),
+            "Offline/Server worker threads (0: cores // threads)",
+        ),
+        Key(
+            "max-delay-us",
+            integer(minimum=0),
+            f"Server: how long a partial batch waits, in µs (default {DEFAULT_MAX_DELAY_US})",
+        ),
+    ),
+)
+MANIFEST = Shape(
+    title="manifest",
+    description="an mlenv project manifest, `mlenv.yaml` (CONTRACTS §1)",
+    keys=(
+        Key("name", string(), "the project's name", required=True),
+        Key(
+            "recipes",
+            strings(),
+            "extra recipe folders, searched before the built-in index",
+        ),
+        Key(
+            "targets",
+            strings(pattern=COMPONENT_RE),
+            "names of target files, or 'host' (default: [host])",
+        ),
+        Key(
+            "prefer",
+            mapping(string(pattern=NAME_RE)),
+            "which recipe provides a virtual name, by virtual name",
+        ),
+        Key(
+            "requires",
+            array(string(), min_items=1),
+            "requirement strings: NAME[VARIANT=VALUE,...] SPECIFIER",
+            required=True,
+        ),
+        Key("benchmark", BENCHMARK, "what `mlenv run` measures"),
+        Key("mirrors", mapping(string()), "URL prefixes rewritten to mirrors, by prefix"),
+    ),
+)
+MANIFEST_KEYS = MANIFEST.names
+BENCHMARK_KEYS = BENCHMARK.names
 
 
 def scalar_setting(value: Any) -> bool:
@@ -108,7 +164,7 @@ class Manifest:
 
     @classmethod
     def from_dict(cls, data: Any, problems: Problems) -> Manifest:
-        s = Section(data, "", problems, MANIFEST_KEYS)
+        s = Section(data, "", problems, MANIFEST.names)
         name = s.str("name", required=True) or "?"
         requires: list[Requirement] = []
         texts = s.str_list("requires", required=True)
@@ -142,7 +198,7 @@ class Manifest:
 
 
 def _benchmark(s: Section, problems: Problems) -> Benchmark:
-    b = Section(s.raw("benchmark"), "benchmark", problems, BENCHMARK_KEYS)
+    b = Section(s.raw("benchmark"), "benchmark", problems, BENCHMARK.names)
     scenarios = b.str_list("scenarios") or ["Offline", "SingleStream"]
     for i, sc in enumerate(scenarios):
         if sc not in SCENARIOS:

@@ -9,35 +9,112 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from .conditions import ALWAYS, Condition, parse_condition
+from .conditions import ALWAYS, CONDITION, SUPPORTS, Condition, parse_condition
 from .errors import RequirementError
+from .keyspec import Key, Shape, any_of, array, integer, mapping, number, string, strings
 from .requirement import NAME_RE, Requirement, parse_requirement
-from .sources import InstallEntry, parse_install_entry
+from .sources import INSTALL_ENTRY, InstallEntry, parse_install_entry
 from .yamlio import Problems, Section, join, unquoted_number
 
 KINDS = ("compiler", "runtime", "framework", "model", "dataset", "tool")
-RECIPE_KEYS = (
-    "name",
-    "kind",
-    "summary",
-    "provides",
-    "variants",
-    "versions",
-    "requires",
-    "supports",
-    "install",
-    "task",
-    "format",
-    "inputs",
-    "outputs",
-    "reference-accuracy",
-    "samples",
-    "performance-sample-count",
-    "preprocess",
-    "metric",
-)
 MODEL_FORMATS = ("onnx", "torchscript", "tflite", "openvino")
-SUPPORT_KEYS = ("os", "arch", "microarch", "accelerator", "cuda", "python")
+_NAME = string(pattern=NAME_RE)
+_TEXT = string()
+DEPENDENCY = Shape(
+    title="dependency",
+    description="a requirement that applies only when its condition holds",
+    keys=(
+        Key(
+            "require",
+            _TEXT,
+            "a requirement string: NAME[VARIANT=VALUE,...] SPECIFIER",
+            required=True,
+        ),
+        Key("when", CONDITION, "the condition under which this dependency applies"),
+    ),
+)
+_DEPENDENCIES = array(any_of(_TEXT, DEPENDENCY))
+VERSION = Shape(
+    title="version",
+    description="a version with fields of its own",
+    keys=(
+        Key("version", _TEXT, "a PEP 440 version (quoted, so YAML keeps it text)", required=True),
+        Key("requires", _DEPENDENCIES, "requirements of this version only"),
+    ),
+)
+VARIANT = Shape(
+    title="variant",
+    description="a closed set of values with a default",
+    keys=(
+        Key("values", array(_TEXT, min_items=1), "the values, in order", required=True),
+        Key("default", _TEXT, "the value used when a requirement names none", required=True),
+    ),
+)
+TENSOR = Shape(
+    title="tensor",
+    description="one input or output tensor of a model",
+    keys=(
+        Key("name", _TEXT, "the tensor's name in the model", required=True),
+        Key("shape", array(integer()), "its dimensions (-1 for a dynamic size)", required=True),
+        Key("dtype", _TEXT, "its element type, e.g. float32", required=True),
+    ),
+)
+_PREPROCESS = {
+    "type": "object",
+    "properties": {"name": string()},
+    "required": ["name"],
+}
+# keys that only model (dataset) recipes may carry
+MODEL_ONLY = ("format", "inputs", "outputs", "reference-accuracy")
+DATASET_ONLY = ("samples", "performance-sample-count", "preprocess", "metric")
+RECIPE = Shape(
+    title="recipe",
+    description="an mlenv recipe: one component (CONTRACTS §2)",
+    keys=(
+        Key("name", _NAME, "the component's name, unique within one index", required=True),
+        Key("kind", string(enum=KINDS), "what the component is", required=True),
+        Key("summary", _TEXT, "one line saying what it is"),
+        Key("provides", strings(pattern=NAME_RE), "virtual names that requirements may name"),
+        Key("variants", mapping(VARIANT), "closed value sets, by variant name"),
+        Key(
+            "versions",
+            array(any_of(_TEXT, VERSION)),
+            "its versions: a bare version string, or a mapping with per-version fields",
+        ),
+        Key("requires", _DEPENDENCIES, "requirement strings, or {require, when}"),
+        Key("supports", SUPPORTS, "the targets it supports"),
+        Key("install", array(INSTALL_ENTRY), "where its files or packages come from"),
+        Key("task", _TEXT, "model and dataset recipes: the task (image-classification, …)"),
+        Key("format", string(enum=MODEL_FORMATS), "model recipes: the model file's format"),
+        Key("inputs", array(TENSOR), "model recipes: the input tensors"),
+        Key("outputs", array(TENSOR), "model recipes: the output tensors"),
+        Key(
+            "reference-accuracy",
+            mapping(number()),
+            "model recipes: the reference accuracy, by metric name",
+        ),
+        Key("samples", integer(), "dataset recipes: the number of samples"),
+        Key(
+            "performance-sample-count",
+            integer(),
+            "dataset recipes: LoadGen's performance sample count",
+        ),
+        Key(
+            "preprocess",
+            _PREPROCESS,
+            "dataset recipes: a named harness preprocessor and its parameters",
+        ),
+        Key("metric", _TEXT, "dataset recipes: a named metric of the harness (top1, map, f1, …)"),
+    ),
+    rules=tuple(
+        {
+            "if": {"not": {"properties": {"kind": {"const": kind}}, "required": ["kind"]}},
+            "then": {"not": {"anyOf": [{"required": [key]} for key in keys]}},
+        }
+        for kind, keys in (("model", MODEL_ONLY), ("dataset", DATASET_ONLY))
+    ),
+)
+RECIPE_KEYS = RECIPE.names
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,7 +190,7 @@ class Recipe:
     def from_dict(
         cls, data: Any, problems: Problems, *, file: str = "", sha256: str = ""
     ) -> Recipe:
-        s = Section(data, "", problems, RECIPE_KEYS)
+        s = Section(data, "", problems, RECIPE.names)
         name = s.str("name", required=True) or "?"
         if s.has("name") and not NAME_RE.fullmatch(name):
             problems.add("name", f"invalid recipe name {name!r} (use [a-z0-9][a-z0-9._-]*)")
@@ -139,10 +216,10 @@ class Recipe:
         )
         model_ok = kind == "model"
         dataset_ok = kind == "dataset"
-        for key in ("format", "inputs", "outputs", "reference-accuracy"):
+        for key in MODEL_ONLY:
             if s.has(key) and not model_ok:
                 problems.add(key, f"{key!r} belongs to model recipes")
-        for key in ("samples", "performance-sample-count", "preprocess", "metric"):
+        for key in DATASET_ONLY:
             if s.has(key) and not dataset_ok:
                 problems.add(key, f"{key!r} belongs to dataset recipes")
         fmt = s.str("format")
@@ -198,7 +275,7 @@ def _variants(s: Section, problems: Problems) -> tuple[Variant, ...]:
     out = []
     for name, body in sorted(s.mapping("variants").items()):
         at = join("variants", str(name))
-        v = Section(body, at, problems, ("values", "default"))
+        v = Section(body, at, problems, VARIANT.names)
         values = tuple(v.str_list("values", required=True))
         default = v.str("default", required=True)
         if default is not None and values and default not in values:
@@ -225,7 +302,7 @@ def _versions(
                 raw.get("requires") or [], f"{at}.requires", problems, variant_names
             )
         elif isinstance(raw, Mapping):
-            v = Section(raw, at, problems, ("version", "requires"))
+            v = Section(raw, at, problems, VERSION.names)
             text = v.str("version", required=True)
             requires = _dependencies(v.list("requires"), v.at("requires"), problems, variant_names)
         elif isinstance(raw, float):
@@ -246,7 +323,7 @@ def _versions(
     return tuple(sorted(out.values(), key=lambda rv: rv.version, reverse=True))
 
 
-_VERSION_KEYS = frozenset(("version", "requires"))
+_VERSION_KEYS = frozenset(VERSION.names)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -269,7 +346,7 @@ def _dependencies(
         if not isinstance(item, Mapping):
             problems.add(at, "expected a requirement string or {require: ..., when: ...}")
             continue
-        d = Section(item, at, problems, ("require", "when"))
+        d = Section(item, at, problems, DEPENDENCY.names)
         text = d.str("require", required=True)
         when = ALWAYS
         if d.has("when"):
@@ -296,7 +373,7 @@ def _plain_dependency(text: str) -> Dependency:
 def _tensors(s: Section, key: str, problems: Problems) -> tuple[TensorSpec, ...]:
     out = []
     for i, raw in enumerate(s.list(key)):
-        t = Section(raw, join(key, i), problems, ("name", "shape", "dtype"))
+        t = Section(raw, join(key, i), problems, TENSOR.names)
         shape = t.list("shape", required=True)
         if any(isinstance(d, bool) or not isinstance(d, int) for d in shape):
             problems.add(t.at("shape"), "a shape is a list of integers (-1 for a dynamic size)")

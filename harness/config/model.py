@@ -1,4 +1,11 @@
-"""The run config the CLI writes for one test: frozen models and their validation."""
+"""The run config of one test: ONE declaration of its schema, read by the harness and written by
+`mlenv run` (`mlenv.ops.benchrun.run_config` builds a `RunConfig` and writes its `to_dict()`).
+
+Each part is a frozen dataclass with `from_dict` (every problem collected, each under its dotted
+path: an unknown key, a missing one, a wrong type) and `to_dict` (the JSON document); the keys
+each part accepts are declared once, in its `KEYS`, and used by both. This module imports only
+the standard library, so the mlenv side may import it.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, ClassVar
 
 from . import fields as f
 
@@ -30,25 +38,68 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 CONFIG_VERSION = 1
 
 
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """The keys of one object of the document: those it must have, those it may have."""
+
+    required: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+
+    def read(self, p: f.Problems, value: object, path: str) -> Mapping[str, object]:
+        return f.section(p, value, path, required=self.required, optional=self.optional)
+
+    def check(self, out: dict[str, Any]) -> dict[str, Any]:
+        """A document part being written holds only declared keys (a writer bug otherwise)."""
+        unknown = set(out) - set(self.required) - set(self.optional)
+        missing = set(self.required) - set(out)
+        if unknown or missing:
+            raise ValueError(
+                f"run config part: unknown {sorted(unknown)}, missing {sorted(missing)}"
+            )
+        return out
+
+
 @dataclass(frozen=True, kw_only=True)
 class TensorSpec:
     """A model input or output; -1 in ``shape`` is a dimension of any size (the batch)."""
+
+    KEYS: ClassVar[Keys] = Keys(("name", "shape", "dtype"))
 
     name: str
     shape: tuple[int, ...]
     dtype: str
 
+    def to_dict(self) -> dict[str, Any]:
+        return self.KEYS.check({"name": self.name, "shape": list(self.shape), "dtype": self.dtype})
+
 
 @dataclass(frozen=True, kw_only=True)
 class ModelSpec:
+    KEYS: ClassVar[Keys] = Keys(("path", "format", "inputs", "outputs"))
+
     path: Path
     format: str
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
 
+    def to_dict(self) -> dict[str, Any]:
+        return self.KEYS.check(
+            {
+                "path": str(self.path),
+                "format": self.format,
+                "inputs": [t.to_dict() for t in self.inputs],
+                "outputs": [t.to_dict() for t in self.outputs],
+            }
+        )
+
 
 @dataclass(frozen=True, kw_only=True)
 class DataSpec:
+    KEYS: ClassVar[Keys] = Keys(
+        ("path", "samples", "preprocess", "metric"), ("performance_sample_count", "digest")
+    )
+    PREPROCESS_KEYS: ClassVar[Keys] = Keys(("name",), ("params",))
+
     path: Path
     samples: int
     performance_sample_count: int
@@ -57,17 +108,40 @@ class DataSpec:
     metric: str
     digest: str | None = None  # the lock's hash of the dataset artifact: the QSL cache key
 
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "path": str(self.path),
+            "samples": self.samples,
+            "performance_sample_count": self.performance_sample_count,
+            "preprocess": self.PREPROCESS_KEYS.check(
+                {"name": self.preprocess, "params": dict(self.preprocess_params)}
+            ),
+            "metric": self.metric,
+        }
+        if self.digest is not None:
+            out["digest"] = self.digest
+        return self.KEYS.check(out)
+
 
 @dataclass(frozen=True, kw_only=True)
 class ComplianceSpec:
     """A LoadGen audit test, and the scenario folder holding the runs it is checked against."""
 
+    KEYS: ClassVar[Keys] = Keys(("test", "reference_dir"))
+
     test: str  # TEST01 | TEST04
     reference_dir: Path  # <scenario>/ with performance/run_1/ and accuracy/
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.KEYS.check({"test": self.test, "reference_dir": str(self.reference_dir)})
 
 
 @dataclass(frozen=True, kw_only=True)
 class BackendSpec:
+    KEYS: ClassVar[Keys] = Keys(
+        ("name",), ("version", "threads", "max_batch", "workers", "max_delay_us")
+    )
+
     name: str
     version: str | None
     threads: int
@@ -75,9 +149,37 @@ class BackendSpec:
     workers: int = 0  # 0: as many as the cores allow at ``threads`` each
     max_delay_us: int = 100  # Server: how long a partial batch waits for more queries
 
+    def to_dict(self) -> dict[str, Any]:
+        return self.KEYS.check(
+            {
+                "name": self.name,
+                "version": self.version,
+                "threads": self.threads,
+                "max_batch": self.max_batch,
+                "workers": self.workers,
+                "max_delay_us": self.max_delay_us,
+            }
+        )
+
 
 @dataclass(frozen=True, kw_only=True)
 class RunConfig:
+    KEYS: ClassVar[Keys] = Keys(
+        (
+            "version",
+            "benchmark",
+            "dataset",
+            "scenario",
+            "mode",
+            "output_dir",
+            "model",
+            "data",
+            "backend",
+        ),
+        ("settings", "lock", "target", "cache_dir", "compliance", "watchdog_s"),
+    )
+    TARGET_KEYS: ClassVar[Keys] = Keys((), ("name", "facts"))
+
     benchmark: str
     dataset: str
     scenario: str
@@ -94,26 +196,35 @@ class RunConfig:
     compliance: ComplianceSpec | None = None
     watchdog_s: int = 600  # no sample completed for this long while some are due: abort
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document `from_dict` reads back to an equal value."""
+        out: dict[str, Any] = {
+            "version": CONFIG_VERSION,
+            "benchmark": self.benchmark,
+            "dataset": self.dataset,
+            "scenario": self.scenario,
+            "mode": self.mode,
+            "output_dir": str(self.output_dir),
+            "model": self.model.to_dict(),
+            "data": self.data.to_dict(),
+            "backend": self.backend.to_dict(),
+            "settings": dict(self.settings),
+            "lock": self.lock,
+            "target": self.TARGET_KEYS.check(
+                {"name": self.target_name, "facts": dict(self.target_facts)}
+            ),
+            "watchdog_s": self.watchdog_s,
+        }
+        if self.cache_dir is not None:
+            out["cache_dir"] = str(self.cache_dir)
+        if self.compliance is not None:
+            out["compliance"] = self.compliance.to_dict()
+        return self.KEYS.check(out)
+
     @classmethod
     def from_dict(cls, d: object, *, source: str) -> RunConfig:
         p = f.Problems()
-        top = f.section(
-            p,
-            d,
-            "",
-            required=(
-                "version",
-                "benchmark",
-                "dataset",
-                "scenario",
-                "mode",
-                "output_dir",
-                "model",
-                "data",
-                "backend",
-            ),
-            optional=("settings", "lock", "target", "cache_dir", "compliance", "watchdog_s"),
-        )
+        top = cls.KEYS.read(p, d, "")
         version = top.get("version")
         if "version" in top and version != CONFIG_VERSION:
             p.add("version", f"this harness reads version {CONFIG_VERSION}, found {version!r}")
@@ -121,9 +232,7 @@ class RunConfig:
         benchmark = f.string(p, top, "benchmark", "")
         if benchmark and not _NAME.fullmatch(benchmark):
             p.add("benchmark", f"{benchmark!r} is not a name (letters, digits, '.', '_', '-')")
-        target = f.section(
-            p, top.get("target", {}), "target", required=(), optional=("name", "facts")
-        )
+        target = cls.TARGET_KEYS.read(p, top.get("target", {}), "target")
         config = cls(
             benchmark=benchmark,
             dataset=f.string(p, top, "dataset", ""),
@@ -146,7 +255,7 @@ class RunConfig:
 
 
 def _model(p: f.Problems, value: object) -> ModelSpec:
-    d = f.section(p, value, "model", required=("path", "format", "inputs", "outputs"))
+    d = ModelSpec.KEYS.read(p, value, "model")
     return ModelSpec(
         path=f.absolute_path(p, d, "path", "model"),
         format=f.string(p, d, "format", "model"),
@@ -160,7 +269,7 @@ def _tensors(p: f.Problems, d: Mapping[str, object], key: str) -> tuple[TensorSp
     specs = []
     for i, item in enumerate(f.items(p, d, key, "model")):
         here = f.join(path, i)
-        t = f.section(p, item, here, required=("name", "shape", "dtype"))
+        t = TensorSpec.KEYS.read(p, item, here)
         shape = []
         for j, dim in enumerate(f.items(p, t, "shape", here)):
             if isinstance(dim, bool) or not isinstance(dim, int) or dim < -1 or dim == 0:
@@ -180,22 +289,14 @@ def _tensors(p: f.Problems, d: Mapping[str, object], key: str) -> tuple[TensorSp
 
 
 def _data(p: f.Problems, value: object) -> DataSpec:
-    d = f.section(
-        p,
-        value,
-        "data",
-        required=("path", "samples", "preprocess", "metric"),
-        optional=("performance_sample_count", "digest"),
-    )
+    d = DataSpec.KEYS.read(p, value, "data")
     samples = f.integer(p, d, "samples", "data", minimum=1, default=1)
     performance = f.integer(p, d, "performance_sample_count", "data", minimum=1, default=samples)
     if performance > samples:
         p.add(
             "data.performance_sample_count", f"{performance} is more than data.samples ({samples})"
         )
-    step = f.section(
-        p, d.get("preprocess"), "data.preprocess", required=("name",), optional=("params",)
-    )
+    step = DataSpec.PREPROCESS_KEYS.read(p, d.get("preprocess"), "data.preprocess")
     return DataSpec(
         path=f.absolute_path(p, d, "path", "data"),
         samples=samples,
@@ -208,13 +309,7 @@ def _data(p: f.Problems, value: object) -> DataSpec:
 
 
 def _backend(p: f.Problems, value: object) -> BackendSpec:
-    d = f.section(
-        p,
-        value,
-        "backend",
-        required=("name",),
-        optional=("version", "threads", "max_batch", "workers", "max_delay_us"),
-    )
+    d = BackendSpec.KEYS.read(p, value, "backend")
     return BackendSpec(
         name=f.string(p, d, "name", "backend"),
         version=f.optional_string(p, d, "version", "backend"),
@@ -226,7 +321,7 @@ def _backend(p: f.Problems, value: object) -> BackendSpec:
 
 
 def _compliance(p: f.Problems, value: object) -> ComplianceSpec:
-    d = f.section(p, value, "compliance", required=("test", "reference_dir"))
+    d = ComplianceSpec.KEYS.read(p, value, "compliance")
     return ComplianceSpec(
         test=f.choice(p, d, "test", "compliance", COMPLIANCE_TESTS),
         reference_dir=f.absolute_path(p, d, "reference_dir", "compliance"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -40,7 +41,19 @@ class TestPlan:
 Watch = Callable[[float | None], AbstractContextManager[object]]
 
 
-def run_test(plan: TestPlan, store: SampleStore, dispatch: Dispatch, watch: Watch) -> None:
+@dataclass(frozen=True)
+class Window:
+    """The span of the LoadGen call on time.monotonic_ns(): CLOCK_MONOTONIC is system-wide on
+    Linux, so the process that started this one can read its energy meters around it."""
+
+    start_ns: int
+    end_ns: int
+
+    def to_dict(self) -> dict[str, int]:
+        return {"start": self.start_ns, "end": self.end_ns}
+
+
+def run_test(plan: TestPlan, store: SampleStore, dispatch: Dispatch, watch: Watch) -> Window:
     settings = lg.TestSettings()
     # LoadGen 6.0.17 keeps a process-wide count of conf_type=1 calls and skips the built-in
     # mlperf.conf from the second one on; load it (type 0) and the user.conf (type 2) apart.
@@ -72,7 +85,10 @@ def run_test(plan: TestPlan, store: SampleStore, dispatch: Dispatch, watch: Watc
     qsl = lg.ConstructQSL(plan.samples, plan.performance_sample_count, store.load, store.unload)
     try:
         with watch(minimum):
+            start_ns = time.monotonic_ns()
             lg.StartTestWithLogSettings(sut, qsl, settings, log_settings, str(audit))
+            end_ns = time.monotonic_ns()
     finally:
         lg.DestroyQSL(qsl)
         lg.DestroyFastSUT(sut)
+    return Window(start_ns=start_ns, end_ns=end_ns)

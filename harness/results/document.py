@@ -26,6 +26,7 @@ def result_document(
     settings: Mapping[str, object],
     backend_provider: str | None = None,
     compliance: Mapping[str, object] | None = None,
+    window_ns: Mapping[str, int] | None = None,
 ) -> dict[str, object]:
     doc: dict[str, object] = {
         "version": RESULT_VERSION,
@@ -52,6 +53,8 @@ def result_document(
             "settings": dict(settings),
         }
     )
+    if window_ns is not None:  # the LoadGen call's span, for the energy read around it
+        doc["window_ns"] = dict(window_ns)
     return doc
 
 

@@ -1,4 +1,4 @@
-"""What every command shares: global options, paths, the manifest, index, lock and host."""
+"""What every command shares: the global options, the console and reporter, and the `Project`."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 
-from mlenv.ops.project import Project, find_manifest
+from mlenv.ops.project import MANIFEST_NAME, Project, find_manifest
 
 from .output import ConsoleReporter
 
@@ -29,7 +28,7 @@ class Options:
 @dataclass(kw_only=True)
 class Context:
     """The command line's view: global options and the console, over the `Project` the ops
-    take (`ctx.project`). Attributes of the project are reachable on the context too."""
+    take (`ctx.project`)."""
 
     options: Options
     console: Console
@@ -41,17 +40,22 @@ class Context:
 
     @cached_property
     def project(self) -> Project:
+        """The project of --manifest (a file, or a folder holding mlenv.yaml), else of the
+        nearest mlenv.yaml here or in a parent folder (as uv and pixi find theirs)."""
         manifest = self.options.manifest
-        return Project(
-            manifest_path=manifest.absolute() if manifest else find_manifest(Path.cwd()),
+        if manifest is None:
+            path = find_manifest(Path.cwd())
+        else:
+            path = manifest.absolute()
+            path = path / MANIFEST_NAME if path.is_dir() else path
+        project = Project(
+            manifest_path=path,
             lock_file=self.options.lock.absolute() if self.options.lock else None,
             environ=self.environ,
             reporter=self.reporter,
             offline=self.options.offline,
         )
-
-    def __getattr__(self, name: str) -> Any:
-        # only reached for names the context lacks: the project's paths, manifest, index, …
-        if name.startswith("__") or name in ("project", "options", "console", "environ"):
-            raise AttributeError(name)
-        return getattr(self.project, name)
+        self.reporter.debug(f"manifest: {project.manifest_path}")
+        self.reporter.debug(f"lock: {project.lock_path}")
+        self.reporter.debug(f"MLENV_HOME: {project.home}")
+        return project

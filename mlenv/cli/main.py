@@ -10,12 +10,23 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import NoReturn
+
+from rich.console import Console
 
 from mlenv import __version__
-from mlenv.errors import MlenvError
+from mlenv.errors import MlenvError, UsageError
 
 from .context import Context, Options
-from .output import Outcome, emit_json, envelope, make_console, os_error, render_error
+from .output import (
+    Outcome,
+    emit_json,
+    envelope,
+    make_console,
+    os_error,
+    render_error,
+    stdout_to_stderr,
+)
 
 # help lists these first, in this order; any other module of mlenv.cli.commands follows
 ORDER = (
@@ -26,6 +37,24 @@ _VALUE_GLOBALS = ("--manifest", "--lock")
 _FLAG_GLOBALS = ("--json", "--offline", "--debug")
 _QUIET = ("-q", "--quiet")
 _VERBOSE = ("-v", "--verbose", "-vv", "-vvv")
+
+
+class UsageExit(SystemExit):
+    """A command line argparse (or the global options) refused: exit 2, with the message."""
+
+    def __init__(self, message: str, prog: str = "mlenv") -> None:
+        super().__init__(2)
+        self.message = message
+        self.prog = prog
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, whose usage errors main can also put in the `--json` envelope."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise UsageExit(message, self.prog)
 
 
 def split_globals(argv: Sequence[str]) -> tuple[Options, list[str]]:
@@ -43,7 +72,8 @@ def split_globals(argv: Sequence[str]) -> tuple[Options, list[str]]:
         if name in _VALUE_GLOBALS:
             if not eq:
                 if i + 1 >= len(args):
-                    raise SystemExit(_usage(f"{name} needs a value"))
+                    sys.stderr.write(f"mlenv: error: {name} needs a value\n")
+                    raise UsageExit(f"{name} needs a value")
                 value = args[i + 1]
                 i += 1
             setattr(options, name[2:], Path(value))
@@ -59,11 +89,6 @@ def split_globals(argv: Sequence[str]) -> tuple[Options, list[str]]:
             rest.append(arg)
         i += 1
     return options, rest
-
-
-def _usage(message: str) -> int:
-    sys.stderr.write(f"mlenv: error: {message}\n")
-    return 2
 
 
 def command_modules() -> dict[str, ModuleType]:
@@ -102,7 +127,7 @@ def only_command(name: str | None) -> dict[str, ModuleType] | None:
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="mlenv",
         description="Resolve, lock, install and run ML benchmarks reproducibly.",
         epilog="global options (anywhere on the line): --manifest PATH, --lock PATH, --json, "
@@ -124,22 +149,26 @@ def command_name(args: argparse.Namespace) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    console = make_console()
     try:
         options, rest = split_globals(argv)
-    except SystemExit as e:
-        return int(e.code or 2)
-    parser = build_parser(rest[0] if rest else None)
-    args = parser.parse_args(rest)  # exits 2 on usage errors, as argparse does
-    if not args.command:
-        parser.print_help(sys.stderr)
+        args = build_parser(rest[0] if rest else None).parse_args(rest)
+    except UsageExit as e:  # argparse printed the usage and the message on stderr
+        if "--json" in argv[: argv.index("--")] if "--" in argv else "--json" in argv:
+            emit_json(envelope(e.prog.removeprefix("mlenv").strip(), error=_usage_error(e)))
         return 2
-    ctx = Context(options=options, console=console)
+    if not args.command:
+        build_parser().print_help(sys.stderr)
+        if options.json:
+            emit_json(envelope("", error=_usage_error(UsageExit("no command given"))))
+        return 2
+    errors = make_console()  # errors show even with -q
+    ctx = Context(options=options, console=make_console(quiet=options.verbosity < 0))
     name = command_name(args)
     try:
-        outcome = _execute(args, ctx)
+        with stdout_to_stderr(options.json):  # --json: stdout holds the envelope alone
+            outcome = _execute(args, ctx, errors)
     except KeyboardInterrupt:
-        console.print("[red]interrupted[/red]")
+        errors.print("[red]interrupted[/red]")
         if options.json:
             emit_json(envelope(name, error=MlenvError("interrupted")))
         return 130
@@ -148,28 +177,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     return outcome.code
 
 
-def _execute(args: argparse.Namespace, ctx: Context) -> Outcome:
-    """Run the command; every failure becomes an Outcome whose error is rendered here, once."""
-    options, console = ctx.options, ctx.console
+def _usage_error(e: UsageExit) -> UsageError:
+    return UsageError(e.message, where="the command line", hint=f"see `{e.prog} --help`")
+
+
+def _execute(args: argparse.Namespace, ctx: Context, errors: Console) -> Outcome:
+    """Run the command; every failure becomes an Outcome whose error is rendered here, once
+    (on `errors`, which -q does not silence)."""
     try:
         returned = args.func(args, ctx)
     except (MlenvError, OSError) as e:  # OSError: a file where a folder should be, a full disk
-        if options.debug:
-            console.print_exception()
+        if ctx.options.debug:
+            errors.print_exception()
         error = e if isinstance(e, MlenvError) else os_error(e)
-        render_error(console, error)
+        render_error(errors, error)
         return Outcome(code=1, error=error)
     except KeyboardInterrupt:
         raise
     except Exception as e:  # a bug in mlenv: say so plainly; --debug shows the traceback
-        if options.debug:
+        if ctx.options.debug:
             raise
-        console.print(f"[bold red]internal error:[/bold red] {type(e).__name__}: {e}")
-        console.print("  [green]hint:[/green] run again with --debug and report the traceback")
+        errors.print(f"[bold red]internal error:[/bold red] {type(e).__name__}: {e}")
+        errors.print("  [green]hint:[/green] run again with --debug and report the traceback")
         return Outcome(code=1, error=MlenvError(f"internal error: {type(e).__name__}: {e}"))
     outcome = returned if isinstance(returned, Outcome) else Outcome(code=int(returned or 0))
     if outcome.error is not None:
-        render_error(console, outcome.error)
+        render_error(errors, outcome.error)
     return outcome
 
 

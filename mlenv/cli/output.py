@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import errno
 import json
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -127,11 +129,53 @@ def _short(label: str, width: int = 48) -> str:
     return escape(label if len(label) <= width else label[: width - 1] + "…")
 
 
-def make_console() -> Console:
-    console = Console(stderr=True, highlight=False)
+def make_console(*, quiet: bool = False) -> Console:
+    """The console on stderr: plain text when stderr is no terminal or NO_COLOR is set (no
+    colour and no bold either); `quiet` (-q) prints nothing."""
+    plain = bool(os.environ.get("NO_COLOR"))  # no-color.org: set and not empty
+    console = Console(
+        stderr=True, highlight=False, quiet=quiet, color_system=None if plain else "auto"
+    )
     if not console.is_terminal and "COLUMNS" not in os.environ:  # logs and CI: room for tables
-        console = Console(stderr=True, highlight=False, width=120)
+        console.width = 120
     return console
+
+
+@contextlib.contextmanager
+def stdout_to_stderr(active: bool) -> Iterator[None]:
+    """While active (--json), whatever writes to stdout (a stray print, uv, the harness, the
+    child of `exec`) writes to stderr instead, so the envelope is alone on stdout."""
+    if not active:
+        yield
+        return
+    for stream in (sys.stdout, sys.__stdout__):
+        if stream is not None:
+            stream.flush()
+    saved_fd = _point_fd(1, at=2)
+    saved, sys.stdout = sys.stdout, sys.stderr
+    try:
+        yield
+    finally:
+        sys.stdout = saved
+        if sys.__stdout__ is not None:
+            sys.__stdout__.flush()
+        if saved_fd is not None:
+            os.dup2(saved_fd, 1)
+            os.close(saved_fd)
+
+
+def _point_fd(fd: int, *, at: int) -> int | None:
+    """Make `fd` a copy of `at`; returns a copy of the old `fd` to restore (None: no such fd)."""
+    try:
+        saved = os.dup(fd)
+    except OSError:
+        return None
+    try:
+        os.dup2(at, fd)
+    except OSError:
+        os.close(saved)
+        return None
+    return saved
 
 
 def render_error(console: Console, error: MlenvError) -> None:

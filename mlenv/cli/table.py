@@ -1,11 +1,22 @@
-"""The summary table printed after `mlenv run`."""
+"""The summary table printed after `mlenv run` (and `mlenv reproduce`).
+
+No figure is ever cut: the full table where it fits; narrower, one `run` column (scenario and
+mode), no p50, metrics stacked; narrower still (or many metrics), one small block per run.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import io
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.measure import Measurement
 from rich.table import Table
+
+Row = dict[str, Any]
+_SHORT_MODES = {"performance": "perf", "accuracy": "acc"}
 
 
 def _ms(ns: Any) -> str:
@@ -25,31 +36,89 @@ def _verdict(compliance: Any) -> str:
     )
 
 
-def results_table(results: Sequence[dict[str, Any]]) -> Table:
+def _facts(r: Row) -> dict[str, Any]:
+    """One run's cells, as text (empty where the mode has no such figure)."""
+    lat = r.get("latency_ns") or {}
+    sps = r.get("samples_per_second")
+    acc = r.get("accuracy") or {}
+    perf = r.get("mode") == "performance"
+    audit = r.get("compliance")
+    mode = str(audit.get("test")) if isinstance(audit, dict) else str(r.get("mode"))
+    return {
+        "scenario": str(r.get("scenario")),
+        "mode": mode,
+        "valid": _verdict(audit)
+        if audit is not None
+        else _validity(r.get("valid"))
+        if perf
+        else "",
+        "samples/s": f"{sps:,.0f}" if perf and isinstance(sps, int | float) else "",
+        **{f"{p} ms": _ms(lat.get(p)) if perf else "" for p in ("p50", "p90", "p99")},
+        "accuracy": [f"{k} {v:.4f}" for k, v in acc.items() if isinstance(v, int | float)],
+    }
+
+
+def _title(results: Sequence[Row]) -> str:
     names = sorted({f"{r.get('benchmark')} on {r.get('dataset')}" for r in results})
     target = next((r.get("target", {}).get("name") for r in results), None)
-    table = Table(title=f"{', '.join(names)} · {target}", title_justify="left", pad_edge=False)
+    return f"{', '.join(names)} · {target}"
+
+
+def _wide(results: Sequence[Row]) -> Table:
+    table = Table(title=_title(results), title_justify="left", pad_edge=False)
     table.add_column("scenario", no_wrap=True)
     table.add_column("mode", no_wrap=True)
-    for column in ("valid", "samples/s", "p50 ms", "p90 ms", "p99 ms", "accuracy"):
+    figures = ("valid", "samples/s", "p50 ms", "p90 ms", "p99 ms")
+    for column in (*figures, "accuracy"):
         table.add_column(column, justify="right", no_wrap=True)
     for r in results:
-        lat = r.get("latency_ns") or {}
-        sps = r.get("samples_per_second")
-        acc = r.get("accuracy") or {}
-        perf = r.get("mode") == "performance"
-        audit = r.get("compliance")
-        mode = str(audit.get("test")) if isinstance(audit, dict) else str(r.get("mode"))
-        table.add_row(
-            str(r.get("scenario")),
-            mode,
-            _verdict(audit) if audit is not None else _validity(r.get("valid")) if perf else "",
-            f"{sps:,.0f}" if perf and isinstance(sps, int | float) else "",
-            *(
-                (_ms(lat.get("p50")), _ms(lat.get("p90")), _ms(lat.get("p99")))
-                if perf
-                else ("", "", "")
-            ),
-            " ".join(f"{k} {v:.4f}" for k, v in acc.items() if isinstance(v, int | float)),
-        )
+        f = _facts(r)
+        table.add_row(f["scenario"], f["mode"], *(f[c] for c in figures), " ".join(f["accuracy"]))
     return table
+
+
+def _compact(results: Sequence[Row]) -> Table:
+    table = Table(title=_title(results), title_justify="left", pad_edge=False, box=box.SIMPLE_HEAD)
+    table.add_column("run", no_wrap=True)
+    figures = ("valid", "samples/s", "p90 ms", "p99 ms")
+    for column in (*figures, "accuracy"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for r in results:
+        f = _facts(r)
+        run = f"{f['scenario']} {_SHORT_MODES.get(f['mode'], f['mode'])}"
+        table.add_row(run, *(f[c] for c in figures), "\n".join(f["accuracy"]))
+    return table
+
+
+def _blocks(results: Sequence[Row]) -> Group:
+    """One small two-column block per run: narrow enough for any terminal."""
+    parts: list[RenderableType] = [f"[bold]{_title(results)}[/bold]"]
+    for r in results:
+        f = _facts(r)
+        parts.append(f"{f['scenario']} {f['mode']}")
+        block = Table(show_header=False, box=box.SIMPLE, pad_edge=False)
+        block.add_column(no_wrap=True)
+        block.add_column(justify="right", no_wrap=True)
+        for key in ("valid", "samples/s", "p50 ms", "p90 ms", "p99 ms"):
+            if f[key]:
+                block.add_row(key, f[key])
+        for metric in f["accuracy"]:
+            name, _, value = metric.rpartition(" ")
+            block.add_row(name, value)
+        parts.append(block)
+    return Group(*parts)
+
+
+def _width(renderable: RenderableType) -> int:
+    console = Console(file=io.StringIO(), width=10_000)
+    return Measurement.get(console, console.options, renderable).maximum
+
+
+def results_table(results: Sequence[Row], width: int | None = None) -> RenderableType:
+    """The summary of `results`; within `width` columns (when given) without cutting a figure."""
+    layouts: tuple[Callable[[Sequence[Row]], RenderableType], ...] = (_wide, _compact)
+    for layout in layouts:
+        table = layout(results)
+        if width is None or _width(table) <= width:
+            return table
+    return _blocks(results)

@@ -13,8 +13,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shlex
 import signal
 import subprocess
+import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -23,6 +25,14 @@ from typing import Any
 from mlenv.envs.activation import activation
 from mlenv.envs.materialize import Environment
 from mlenv.errors import LockError, RunError
+from mlenv.harness.config.model import (
+    BackendSpec,
+    ComplianceSpec,
+    DataSpec,
+    ModelSpec,
+    RunConfig,
+    TensorSpec,
+)
 from mlenv.index import Located
 from mlenv.lock import LockTarget
 from mlenv.manifest import Benchmark
@@ -82,8 +92,8 @@ def harness_path(env: Environment) -> Path:
     return folder
 
 
-def locked_recipe(ctx: Project, section: LockTarget, name: str) -> Located:
-    located = ctx.index.get(name)
+def locked_recipe(project: Project, section: LockTarget, name: str) -> Located:
+    located = project.index.get(name)
     package = section.packages.get(name)
     if located is None or package is None:
         raise LockError(
@@ -126,7 +136,7 @@ def dataset_digest(section: LockTarget, package: str) -> str | None:
 
 
 def run_config(
-    ctx: Project,
+    project: Project,
     env: Environment,
     section: LockTarget,
     bench: Benchmark,
@@ -138,55 +148,79 @@ def run_config(
     compliance: str | None = None,
     reference_dir: Path | None = None,
 ) -> dict[str, Any]:
-    model = locked_recipe(ctx, section, bench.model).recipe
-    data = locked_recipe(ctx, section, bench.dataset).recipe
+    """The run config document of one harness process (its schema: `mlenv.harness.config`)."""
+    config = RunConfig(
+        benchmark=bench.model,
+        dataset=bench.dataset,
+        scenario=scenario,
+        mode=mode,
+        output_dir=out,
+        model=_model_spec(locked_recipe(project, section, bench.model), env),
+        data=_data_spec(locked_recipe(project, section, bench.dataset), env, section),
+        backend=BackendSpec(
+            name=bench.backend,
+            version=section.packages[bench.backend].version,
+            threads=bench.threads,
+            max_batch=bench.max_batch,
+            workers=bench.workers,
+            max_delay_us=bench.max_delay_us,
+        ),
+        settings=settings,
+        lock=section.digest(),
+        target_name=section.name,
+        target_facts=section.facts,
+        cache_dir=env.path / CACHE,
+        compliance=(
+            ComplianceSpec(test=compliance, reference_dir=reference_dir)
+            if compliance is not None and reference_dir is not None
+            else None
+        ),
+    )
+    return config.to_dict()
+
+
+def _model_spec(located: Located, env: Environment) -> ModelSpec:
+    model = located.recipe
+    return ModelSpec(
+        path=artifact_file(env, model.name),
+        format=_needed(located, "format", model.format),
+        inputs=tuple(_tensor(t) for t in model.inputs),
+        outputs=tuple(_tensor(t) for t in model.outputs),
+    )
+
+
+def _data_spec(located: Located, env: Environment, section: LockTarget) -> DataSpec:
+    data = located.recipe
     preprocess = data.preprocess_map
-    backend = section.packages[bench.backend]
-    config: dict[str, Any] = {
-        "version": 1,
-        "benchmark": bench.model,
-        "dataset": bench.dataset,
-        "scenario": scenario,
-        "mode": mode,
-        "output_dir": str(out),
-        "model": {
-            "path": str(artifact_file(env, bench.model)),
-            "format": model.format,
-            "inputs": [t.to_dict() for t in model.inputs],
-            "outputs": [t.to_dict() for t in model.outputs],
-        },
-        "data": {
-            "path": str(artifact_file(env, bench.dataset)),
-            "samples": data.samples,
-            "performance_sample_count": data.performance_sample_count or data.samples,
-            "preprocess": {
-                "name": preprocess.get("name"),
-                "params": {k: v for k, v in preprocess.items() if k != "name"},
-            },
-            "metric": data.metric,
-        },
-        "backend": {
-            "name": bench.backend,
-            "version": backend.version,
-            "threads": bench.threads,
-            "max_batch": bench.max_batch,
-            "workers": bench.workers,
-            "max_delay_us": bench.max_delay_us,
-        },
-        "settings": settings,
-        "lock": section.digest(),
-        "target": {"name": section.name, "facts": section.facts},
-        "cache_dir": str(env.path / CACHE),
-    }
-    digest = dataset_digest(section, bench.dataset)
-    if digest:
-        config["data"]["digest"] = digest
-    if compliance is not None and reference_dir is not None:
-        config["compliance"] = {"test": compliance, "reference_dir": str(reference_dir)}
-    return config
+    samples = _needed(located, "samples", data.samples)
+    return DataSpec(
+        path=artifact_file(env, data.name),
+        samples=samples,
+        performance_sample_count=data.performance_sample_count or samples,
+        preprocess=_needed(located, "preprocess", preprocess.get("name")),
+        preprocess_params={k: v for k, v in preprocess.items() if k != "name"},
+        metric=_needed(located, "metric", data.metric),
+        digest=dataset_digest(section, data.name),
+    )
 
 
-def run_harness(env: Environment, config: dict[str, Any], ctx: Project) -> dict[str, Any]:
+def _needed(located: Located, key: str, value: Any) -> Any:
+    """A recipe field the harness cannot run without."""
+    if value is None or value == "":
+        raise RunError(
+            f"the {located.recipe.kind} recipe {located.recipe.name} has no `{key}:`, "
+            "which the harness needs to run it",
+            where=located.label,
+            hint=f"add `{key}:` to that recipe (see `mlenv recipes show {located.recipe.name}`)",
+        )
+    return value
+
+
+def _tensor(spec: Any) -> TensorSpec:
+    return TensorSpec(name=spec.name, shape=tuple(spec.shape), dtype=spec.dtype)
+
+
+def run_harness(env: Environment, config: dict[str, Any], project: Project) -> dict[str, Any]:
     """One harness process; its folder replaces `output_dir` only once it succeeded."""
     folder = harness_path(env)
     final = Path(config["output_dir"])
@@ -198,11 +232,11 @@ def run_harness(env: Environment, config: dict[str, Any], ctx: Project) -> dict[
         else f"nothing was written to {final}"
     )
     try:
-        returncode = _start(env, folder, {**config, "output_dir": str(staging)}, ctx)
+        returncode = _start(env, folder, {**config, "output_dir": str(staging)}, project)
     except BaseException as e:  # an interrupt (or a harness that could not start)
         staging_mod.discard(staging)
         if isinstance(e, KeyboardInterrupt):
-            ctx.reporter.warn(f"{config['scenario']} {what} was interrupted; {previous}")
+            project.reporter.warn(f"{config['scenario']} {what} was interrupted; {previous}")
         raise
     result_file = staging / "result.json"
     if returncode != 0 or not result_file.exists():
@@ -222,15 +256,18 @@ def run_harness(env: Environment, config: dict[str, Any], ctx: Project) -> dict[
     return dict(json.loads((final / "result.json").read_text(encoding="utf-8")))
 
 
-def _start(env: Environment, folder: Path, config: dict[str, Any], ctx: Project) -> int:
+def _start(env: Environment, folder: Path, config: dict[str, Any], project: Project) -> int:
     with tempfile.TemporaryDirectory(prefix="mlenv-run-") as tmp:
         config_file = Path(tmp, "run.json")
         config_file.write_text(json.dumps(config, indent=2), encoding="utf-8")
         child_env = activation(
-            env, {k: v for k, v in ctx.environ.items() if not k.startswith("PYTHON")}
+            env, {k: v for k, v in project.environ.items() if not k.startswith("PYTHON")}
         )
         cmd = [str(env.python), "-I", "-c", BOOTSTRAP, str(os.getpid()), str(folder)]
-        return _supervise([*cmd, "--config", str(config_file)], child_env)
+        cmd += ["--config", str(config_file)]
+        shown = [*cmd[:3], "<mlenv bootstrap>", *cmd[-2:]]  # BOOTSTRAP is a whole script
+        project.reporter.debug("harness: " + shlex.join(shown))
+        return _supervise(cmd, child_env)
 
 
 def _supervise(cmd: list[str], child_env: dict[str, str]) -> int:
@@ -240,7 +277,7 @@ def _supervise(cmd: list[str], child_env: dict[str, str]) -> int:
     makes it die with mlenv should mlenv itself be killed. Call it from the main thread: Linux's
     parent-death signal fires when the thread that started the child ends.
     """
-    proc = subprocess.Popen(cmd, env=child_env, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, env=child_env, stdin=subprocess.DEVNULL, stdout=_stderr_fd())
     try:
         return proc.wait()
     except BaseException:
@@ -254,6 +291,17 @@ def _supervise(cmd: list[str], child_env: dict[str, str]) -> int:
         raise
 
 
+def _stderr_fd() -> int:
+    """Where the harness's stdout goes: mlenv's stderr, never its stdout, which is for `--json`
+    alone (CONTRACTS §9). A stand-in `sys.stderr` without a descriptor (a test's capture):
+    file descriptor 2."""
+    try:
+        sys.stderr.flush()
+        return sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        return 2
+
+
 def result_dir(root: Path, section: LockTarget, bench: Benchmark, scenario: str, mode: str) -> Path:
     """MLPerf's submission layout: results/<system>/<benchmark>/<scenario>/<mode>[/run_1]."""
     base = root / section.name / bench.model / scenario
@@ -261,7 +309,7 @@ def result_dir(root: Path, section: LockTarget, bench: Benchmark, scenario: str,
 
 
 def run_benchmark(
-    ctx: Project,
+    project: Project,
     section: LockTarget,
     env: Environment,
     bench: Benchmark,
@@ -300,14 +348,14 @@ def run_benchmark(
         }
         for mode in run_modes:
             out = result_dir(results_root, section, bench, scenario, mode)
-            ctx.reporter.info(f"running {bench.model} {scenario} {mode}")
-            config = run_config(ctx, env, section, bench, scenario, mode, settings, out)
-            results.append(run_harness(env, config, ctx))
+            project.reporter.info(f"running {bench.model} {scenario} {mode}")
+            config = run_config(project, env, section, bench, scenario, mode, settings, out)
+            results.append(run_harness(env, config, project))
         for test in tests:
             base = results_root / section.name / bench.model / scenario
-            ctx.reporter.info(f"running {bench.model} {scenario} compliance {test}")
+            project.reporter.info(f"running {bench.model} {scenario} compliance {test}")
             config = run_config(
-                ctx,
+                project,
                 env,
                 section,
                 bench,
@@ -318,5 +366,5 @@ def run_benchmark(
                 compliance=test,
                 reference_dir=base,
             )
-            results.append(run_harness(env, config, ctx))
+            results.append(run_harness(env, config, project))
     return results

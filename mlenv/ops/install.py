@@ -54,7 +54,11 @@ def fetch_options(project: Project) -> FetchOptions:
 
 def uv_runner(project: Project) -> UvRunner:
     return UvRunner(
-        uv=project.uv, cache_dir=project.uv_cache, environ=project.environ, offline=project.offline
+        uv=project.uv,
+        cache_dir=project.uv_cache,
+        environ=project.environ,
+        offline=project.offline,
+        log=project.reporter.debug,
     )
 
 

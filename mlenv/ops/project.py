@@ -35,8 +35,8 @@ def find_manifest(start: Path) -> Path:
     """`start/mlenv.yaml`, else the nearest parent folder's (as uv and pixi find theirs); a
     manifest path is taken as it is. Where none exists, `start/mlenv.yaml` (commands that need
     one then say so)."""
-    start = start.absolute()
-    if start.suffix in (".yaml", ".yml") or start.is_file():
+    start = start.expanduser().absolute()
+    if start.is_file() or (start.suffix in (".yaml", ".yml") and not start.is_dir()):
         return start
     for folder in (start, *start.parents):
         candidate = folder / MANIFEST_NAME
@@ -69,7 +69,7 @@ class Project:
         manifest = find_manifest(Path(path) if path is not None else Path.cwd())
         return cls(
             manifest_path=manifest,
-            lock_file=Path(lock).absolute() if lock is not None else None,
+            lock_file=Path(lock).expanduser().absolute() if lock is not None else None,
             environ=dict(os.environ if environ is None else environ),
             reporter=reporter or NullReporter(),
             offline=offline,

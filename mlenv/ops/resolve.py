@@ -36,6 +36,7 @@ def resolve_options(
             cache_dir=project.uv_cache,
             offline=project.offline,
             environ=project.environ,
+            log=project.reporter.debug,
         ),
         upgrade=upgrade,
         upgrade_packages=frozenset(upgrade_packages),

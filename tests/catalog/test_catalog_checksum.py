@@ -55,7 +55,7 @@ def test_checksum_writes_the_sha256_and_keeps_the_rest(tmp_path: Path, upstream:
         tmp_path, tmp_path / "home", "--json", "recipes", "checksum", "standin-model", env=mirror
     )
     assert result.returncode == 0, explain(result)
-    doc = json.loads(result.stdout)
+    doc = json.loads(result.stdout)["data"]
     assert doc["recipe"] == "standin-model"
     assert [a["sha256"] for a in doc["artifacts"]] == [sha256(WEIGHTS), sha256(EXTRA)]
     after = recipe.read_text()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -123,7 +124,8 @@ def test_init_writes_each_example(example: Path, tmp_path: Path) -> None:
 def test_init_lists_the_examples(tmp_path: Path) -> None:
     result = run_mlenv(tmp_path, tmp_path / "home", "--json", "init", "--list-examples")
     assert result.returncode == 0, explain(result)
-    assert '"resnet50-onnxruntime"' in result.stdout and '"digits"' in result.stdout
+    examples = json.loads(result.stdout)["data"]["examples"]
+    assert {"resnet50-onnxruntime", "digits"} <= set(examples)
     unknown = run_mlenv(tmp_path, tmp_path / "home", "init", "--example", "nope")
     assert unknown.returncode == 2 or unknown.returncode == 1, explain(unknown)
     assert "resnet50-onnxruntime" in unknown.stderr

@@ -62,9 +62,10 @@ def test_targets_json(project: Any, cli: Callable[..., Any], order: str) -> None
     result = cli(project.root, *args, home=project.home, server=project.server)
     assert result.returncode == 0, str(result)
     doc = json.loads(result.stdout)
-    assert doc["version"] == 1
-    assert doc["host"]["os"] and doc["host"]["python"]
-    assert "linux-x86_64-cpu" in doc["targets"]
+    assert doc["version"] == 1 and doc["command"] == "targets" and doc["ok"] is True
+    data = doc["data"]
+    assert data["host"]["os"] and data["host"]["python"]
+    assert "linux-x86_64-cpu" in data["targets"]
     assert "Traceback" not in result.stderr
 
 
@@ -74,18 +75,19 @@ def test_recipes_list_json(project: Any, cli: Callable[..., Any]) -> None:
     )
     assert result.returncode == 0, str(result)
     doc = json.loads(result.stdout)
-    by_name = {r["name"]: r for r in doc["recipes"]}
+    assert doc["command"] == "recipes list"
+    by_name = {r["name"]: r for r in doc["data"]["recipes"]}
     assert {"tinybeta", "tinymodel", "remotemodel", "tinytable"} <= set(by_name)
     assert by_name["tinybeta"]["file"] == "./recipes/frameworks/tinybeta.yaml"
     assert by_name["tinytable"]["kind"] == "dataset"
     only = cli(project.root, "recipes", "list", "--kind", "model", "--json", home=project.home)
-    assert {r["kind"] for r in json.loads(only.stdout)["recipes"]} == {"model"}
+    assert {r["kind"] for r in json.loads(only.stdout)["data"]["recipes"]} == {"model"}
 
 
 def test_recipes_show_and_lint(project: Any, cli: Callable[..., Any], helpers: Any) -> None:
     shown = cli(project.root, "recipes", "show", "tinybeta", "--json", home=project.home)
     assert shown.returncode == 0, str(shown)
-    assert json.loads(shown.stdout)["recipe"]["versions"] == ["1.0"]
+    assert json.loads(shown.stdout)["data"]["recipe"]["versions"] == ["1.0"]
     missing = cli(project.root, "recipes", "show", "nope", home=project.home)
     helpers.assert_user_error(missing, "nope")
     lint = cli(project.root, "recipes", "lint", "recipes", home=project.home)
@@ -105,7 +107,7 @@ def test_global_options_anywhere(project: Any, cli: Callable[..., Any], tmp_path
     manifest = str(project.manifest)
     result = cli(elsewhere, "recipes", "list", "--manifest", manifest, "--json", home=project.home)
     assert result.returncode == 0, str(result)
-    assert "tinybeta" in {r["name"] for r in json.loads(result.stdout)["recipes"]}
+    assert "tinybeta" in {r["name"] for r in json.loads(result.stdout)["data"]["recipes"]}
     result = cli(
         elsewhere, f"--manifest={manifest}", "recipes", "--json", "list", home=project.home
     )

@@ -95,7 +95,7 @@ def test_three_concurrent_installs_on_one_store(
     for code, out, err in results:
         assert code == 0, f"exit {code}\n{out}\n{err}"
         assert "Traceback" not in err
-    docs = [json.loads(out) for _, out, _ in results]
+    docs = [json.loads(out)["data"] for _, out, _ in results]
     assert sorted(d["built"] for d in docs[:2]) == [False, True], "one build per env folder"
     assert docs[2]["built"] is True
     assert assert_store_consistent(a.home) >= 6

@@ -70,7 +70,7 @@ def test_archive_artifact_end_to_end(
     # gc keeps the tree (the lock references it); a forced offline rebuild reuses it
     gc = mlenv(project, "env", "gc", "--json")
     assert gc.returncode == 0, str(gc)
-    assert "tree" not in json.loads(gc.stdout)["removed"]
+    assert "tree" not in json.loads(gc.stdout)["data"]["removed"]
     again = mlenv(project, "install", "--force", "--frozen", "--offline")
     assert again.returncode == 0, str(again)
     assert "extracting" not in again.err
@@ -81,7 +81,7 @@ def test_env_list_shows_state_and_size(installed: Any, cli: Callable[..., Any]) 
     (section,) = load_lock(installed.lock).targets.values()
     listed = cli(installed.root, "env", "list", "--json", home=installed.home)
     assert listed.returncode == 0, str(listed)
-    (row,) = json.loads(listed.stdout)["envs"]
+    (row,) = json.loads(listed.stdout)["data"]["envs"]
     assert row["target"] == section.name and row["state"] == "current"
     assert row["lock"] == section.digest() and row["size"] > row["exclusive"] > 0
     env_json = installed.env / "env.json"
@@ -109,18 +109,18 @@ def test_env_remove_then_gc_frees_the_store(
 
     removed = cli(installed.root, "env", "remove", "--json", home=home)
     assert removed.returncode == 0, str(removed)
-    assert json.loads(removed.stdout)["removed"][0]["path"] == str(installed.env)
+    assert json.loads(removed.stdout)["data"]["removed"][0]["path"] == str(installed.env)
     assert not installed.env.exists() and installed.leftovers() == []
     installed.lock.unlink()  # nothing references anything now
     everything = cli(installed.root, "env", "gc", "--json", home=home)
-    doc = json.loads(everything.stdout)
+    doc = json.loads(everything.stdout)["data"]
     assert doc["removed"]["object"]["count"] == len(before) - 1 and store_objects(home) == []
     assert doc["freed"] > 0
     uv_cache = home / "cache" / "uv"
     assert uv_cache.is_dir()
     caches = cli(installed.root, "env", "gc", "--caches", "--json", home=home)
     assert caches.returncode == 0, str(caches)
-    assert json.loads(caches.stdout)["removed"]["cache"]["count"] >= 1
+    assert json.loads(caches.stdout)["data"]["removed"]["cache"]["count"] >= 1
     assert not uv_cache.exists() or not any(uv_cache.glob("*/*"))
     again = mlenv(installed, "install")  # the server is still there: the store fills again
     assert again.returncode == 0, str(again)
@@ -142,7 +142,7 @@ def test_gc_keeps_what_any_listed_project_needs(
     kept = cli(a.root, "env", "gc", "--json", home=a.home)  # b is remembered in the store
     assert kept.returncode == 0 and store_objects(a.home) == both
     only_a = cli(a.root, "env", "gc", "--only", "--json", home=a.home)
-    gone = {Path(i["path"]).name for i in json.loads(only_a.stdout)["items"]}
+    gone = {Path(i["path"]).name for i in json.loads(only_a.stdout)["data"]["items"]}
     assert gone and gone == set(both) - set(store_objects(a.home))
     assert mlenv(a, "verify").returncode == 0
 
@@ -161,7 +161,11 @@ def test_env_errors_are_diagnostics(
     helpers.assert_user_error(
         cli(installed.root, "env", "gc", str(stray), home=home), "not an mlenv project"
     )
-    helpers.assert_user_error(cli(stray, "env", "gc", home=home), "not an mlenv project")
+    outside = installed.root.parent / "not-a-project"  # no mlenv.yaml here nor above
+    outside.mkdir()
+    helpers.assert_user_error(cli(outside, "env", "gc", home=home), "not an mlenv project")
+    inside = cli(stray, "env", "gc", "--dry-run", home=home)  # the manifest above is found
+    assert inside.returncode == 0 and "referenced by 1 project" in inside.err, str(inside)
     installed.lock.write_text("version: 1\ntargets: [not, a, mapping]\n")
     bad = cli(installed.root, "env", "gc", home=home)
     helpers.assert_user_error(bad, "mlenv.lock", "gc cannot tell")

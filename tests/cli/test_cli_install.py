@@ -79,7 +79,7 @@ def test_install_prints_the_env_path_on_stdout(resolved: Any, mlenv: Callable[..
     assert result.stdout == f"{resolved.env_dir(target)}\n"
     as_json = mlenv(resolved, "install", "--json")
     assert as_json.returncode == 0, str(as_json)
-    doc = json.loads(as_json.stdout)
+    doc = json.loads(as_json.stdout)["data"]
     assert doc["path"] == str(resolved.env_dir(target)) and doc["built"] is False
 
 

@@ -82,7 +82,7 @@ def test_bars_on_a_terminal_leave_stdout_alone(
     os.close(master)
     assert proc.returncode == 0, seen.decode(errors="replace")
     doc = json.loads(stdout)
-    assert doc["ok"] is True and doc["built"] is True
+    assert doc["ok"] is True and doc["data"]["built"] is True
     text = seen.decode(errors="replace")
     assert "model.bin" in text and " in 0." in text, text
     assert "Traceback" not in text

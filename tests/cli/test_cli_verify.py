@@ -17,7 +17,8 @@ def test_verify_passes_on_a_fresh_environment(installed: Any, mlenv: Callable[..
     as_json = mlenv(installed, "verify", "--json")
     assert as_json.returncode == 0
     doc = json.loads(as_json.stdout)
-    assert doc["ok"] is True and doc["differences"] == []
+    assert doc["ok"] is True and doc["command"] == "verify"
+    assert doc["data"]["differences"] == [] and doc["data"]["target"]
 
 
 def test_verify_lists_a_deleted_artifact(
@@ -70,7 +71,9 @@ def test_verify_json_prints_one_document(installed: Any, mlenv: Callable[..., An
     result = mlenv(installed, "verify", "--json")
     assert result.returncode == 1, str(result)
     doc = json.loads(result.stdout)  # exactly one document
-    assert doc["ok"] is False
+    assert doc["ok"] is False and "1 place" in doc["error"]["message"]
+    (difference,) = doc["data"]["differences"]
+    assert "remotemodel/model.bin" in difference
 
 
 def test_verify_without_an_environment(

@@ -116,7 +116,7 @@ def test_run_prints_the_table_and_writes_results(project: dict[str, Any]) -> Non
     run = project["run"]
     for word in ("Offline", "SingleStream", "samples/s", "p90 ms", "top1"):
         assert word in run.stderr
-    documents = json.loads(run.stdout)
+    documents = json.loads(run.stdout)["data"]
     assert {(d["scenario"], d["mode"]) for d in documents} == {
         (s, m) for s in ("Offline", "SingleStream") for m in ("performance", "accuracy")
     }

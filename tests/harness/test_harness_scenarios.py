@@ -8,12 +8,12 @@ import pty
 import select
 import subprocess
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from harness_testing import RUN_TIMEOUT_S, SAMPLES, RunHarness, launch_command
-from png_testing import decode_png
 
 SERVER = {"min_duration": 300, "target_qps": 2000, "target_latency": 50, "min_query_count": 100}
 
@@ -29,12 +29,11 @@ def test_server_histogram(run_harness: RunHarness, base_config: dict[str, Any]) 
     run = _ok(run_harness(base_config))
     detail = run.detail()
     assert detail["result_validity"] == "VALID"
-    pixels, text = decode_png((run.output_dir / "latency_histogram.png").read_bytes())
-    assert pixels.shape == (320, 640, 3)
-    assert "digits-mlp Server latency" in text["Title"]
-    assert f"histogram of {detail['result_query_count']} samples" in text["Description"]
+    svg = ET.fromstring((run.output_dir / "latency_histogram.svg").read_bytes())
+    title = svg.findtext("{http://www.w3.org/2000/svg}title") or ""
+    assert title == f"digits-mlp Server latency · {detail['result_query_count']} samples"
     accuracy = _ok(run_harness({**base_config, "mode": "accuracy"}))
-    assert not (accuracy.output_dir / "latency_histogram.png").exists()
+    assert not (accuracy.output_dir / "latency_histogram.svg").exists()
 
 
 def test_offline_worker_pool(run_harness: RunHarness, base_config: dict[str, Any]) -> None:

@@ -18,7 +18,7 @@ import sentinel as _sentinel
 def gc(project: Any, mlenv: Callable[..., Any], *args: str) -> dict[str, Any]:
     result = mlenv(project, "env", "gc", "--json", *args)
     assert result.returncode == 0, str(result)
-    doc: dict[str, Any] = json.loads(result.stdout)
+    doc: dict[str, Any] = json.loads(result.stdout)["data"]
     return doc
 
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from mlenv.ops import staging
 from mlenv.cli.output import os_error
 from mlenv.errors import RunError
+from mlenv.ops import staging
 
 BENCH = "benchmark: {model: tinymodel, dataset: tinytable, backend: tinybeta}\n"
 

@@ -1,13 +1,11 @@
 """Interrupted and killed runs: the previous result stays whole, the harness dies with mlenv.
 
-A real `mlenv run`, offline: the `null` backend (zeros, no model) on a small digits-format table
-shipped beside its recipe, in an environment whose one wheel (`hostsite`) holds a .pth file that
-points at the numpy and LoadGen of the Python running these tests (nothing is downloaded).
+A real `mlenv run`, offline, on the cheapest runnable project (`tests/support/nullrun.py`: the
+`null` backend on a small table, numpy and LoadGen of the Python running these tests).
 """
 
 from __future__ import annotations
 
-import gzip
 import os
 import signal
 import subprocess
@@ -18,112 +16,31 @@ from pathlib import Path
 from typing import Any
 
 import localpypi as H
-import numpy
 import pytest
 import sentinel as _sentinel
+from nullrun import SAMPLES
+from runproject import nullrun_project
 
 pytest.importorskip("mlperf_loadgen")
 
-SAMPLES = 64
-# Server issues queries at target_qps for min_duration however fast the backend answers
-FAST = ["--set", "min_duration=100", "--set", "min_query_count=16", "--set", "target_qps=500"]
+# Server issues queries at target_qps for min_duration however fast the backend answers; so few
+# queries are INVALID for LoadGen (early stopping), which these tests do not care about
+FAST = [
+    *["--set", "min_duration=100", "--set", "min_query_count=16", "--set", "target_qps=500"],
+    "--allow-invalid",
+]
 SLOW = ["--set", "min_duration=120000", "--set", "min_query_count=16", "--set", "target_qps=50"]
 SCENARIO = ["--scenario", "Server", "--mode", "performance"]
 
 
-def digits_table() -> bytes:
-    rows = [
-        ",".join([str((i * 7 + j) % 17) for j in range(64)] + [str(i % 10)]) for i in range(SAMPLES)
-    ]
-    return gzip.compress(("\n".join(rows) + "\n").encode(), mtime=0)
-
-
 @pytest.fixture
 def runnable(tmp_path: Path) -> Iterator[Any]:
-    site = Path(numpy.__file__).resolve().parents[1]
-    wheels = H.Wheels(
-        folder=tmp_path / "wheels",
-        all=(
-            H.build_wheel(
-                tmp_path / "wheels", "hostsite", "1.0", files={"hostsite.pth": f"{site}\n".encode()}
-            ),
-        ),
-    )
-    server = H.start_server(wheels)
-    try:
-        project = H.write_project(tmp_path / "project", tmp_path / "home", server, requires=())
-        table, model = digits_table(), b"no model: the null backend returns zeros\n"
-        (project.recipes / "datasets").mkdir(parents=True, exist_ok=True)
-        (project.recipes / "datasets" / "table.csv.gz").write_bytes(table)
-        (project.recipes / "models" / "zeros.bin").write_bytes(model)
-        project.write(
-            "mlenv.yaml",
-            """
-            name: nullrun
-            recipes: [./recipes]
-            targets: [host]
-            requires: ["null", zeromodel, smalldigits]
-            benchmark: {model: zeromodel, dataset: smalldigits, backend: "null"}
-            """,
-        )
-        project.write(
-            "recipes/frameworks/null.yaml",
-            """
-            name: "null"
-            kind: framework
-            summary: no framework; numpy and LoadGen of the test's own Python
-            versions: ["1.0"]
-            install:
-              - pypi: ["hostsite==1.0"]
-            """,
-        )
-        project.write(  # the project's recipe comes before the built-in one
-            "recipes/tools/mlperf-loadgen.yaml",
-            """
-            name: mlperf-loadgen
-            kind: tool
-            summary: the LoadGen of the test's own Python (through hostsite)
-            versions: ["6.0.17"]
-            install:
-              - pypi: ["hostsite==1.0"]
-            """,
-        )
-        project.write(
-            "recipes/models/zeromodel.yaml",
-            f"""
-            name: zeromodel
-            kind: model
-            summary: nothing to load
-            versions: ["1.0"]
-            format: onnx
-            inputs: [{{name: input, shape: [-1, 64], dtype: float32}}]
-            outputs: [{{name: logits, shape: [-1, 10], dtype: float32}}]
-            install:
-              - artifact: {{url: zeros.bin, sha256: {H.sha256(model)}, size: {len(model)}}}
-            """,
-        )
-        project.write(
-            "recipes/datasets/smalldigits.yaml",
-            f"""
-            name: smalldigits
-            kind: dataset
-            summary: a digits-format table
-            versions: ["1.0"]
-            samples: {SAMPLES}
-            performance-sample-count: {SAMPLES}
-            preprocess: {{name: digits, scale: 16}}
-            metric: top1
-            install:
-              - artifact: {{url: table.csv.gz, sha256: {H.sha256(table)}, size: {len(table)}}}
-            """,
-        )
+    with nullrun_project(tmp_path) as project:
         done = H.run_mlenv(project, "resolve")
         assert done.returncode == 0, str(done)
         done = H.run_mlenv(project, "run", *SCENARIO, *FAST, timeout=300)
         assert done.returncode == 0, str(done)
         yield project
-    finally:
-        server.stop()
 
 
 def run_dir(project: Any) -> Path:

@@ -15,7 +15,9 @@ from mlenv.envs.bundle import BUNDLE_FILE
 def _pack(project: Any, mlenv: Callable[..., Any], out: Path) -> dict[str, Any]:
     result = mlenv(project, "pack", "-o", str(out), "--json")
     assert result.returncode == 0, str(result)
-    return dict(json.loads(result.stdout))
+    doc = json.loads(result.stdout)
+    assert doc["command"] == "pack" and doc["ok"] is True and doc["error"] is None, doc
+    return dict(doc["data"])
 
 
 def _members(path: Path) -> list[tarfile.TarInfo]:
@@ -92,7 +94,11 @@ def test_reproduce_installs_with_no_network(
         installed, "reproduce", str(tmp_path / "bundle.tar"), "--out", str(out), "--json", env=env
     )
     assert result.returncode == 1, str(result)
-    verdict = json.loads(result.stdout)
+    doc = json.loads(result.stdout)
+    assert doc["command"] == "reproduce" and doc["ok"] is False, doc
+    assert doc["error"]["message"].startswith("not reproduced: no reproduced badge"), doc
+    assert doc["error"]["hint"] and "report.md" in doc["error"]["hint"]
+    verdict = doc["data"]
     assert verdict["badges"]["available"]["awarded"] is True
     assert verdict["badges"]["functional"]["awarded"] is True, verdict
     assert verdict["badges"]["reproduced"]["awarded"] is False
@@ -122,7 +128,8 @@ def test_reproduce_reuses_its_folder_and_accepts_a_folder(
     from_dir = mlenv(
         installed, "reproduce", str(out / "bundle"), "--out", str(tmp_path / "r2"), "--json"
     )
-    assert json.loads(from_dir.stdout)["badges"]["functional"]["awarded"] is True, str(from_dir)
+    data = json.loads(from_dir.stdout)["data"]
+    assert data["badges"]["functional"]["awarded"] is True, str(from_dir)
 
 
 def test_one_changed_byte_is_refused(
@@ -231,5 +238,5 @@ def test_pack_offline_fills_nothing_from_the_network(
     helpers.assert_user_error(offline, "--offline forbids downloading")
     online = mlenv(project, "pack", "-o", str(tmp_path / "x.tar"), "--json")
     assert online.returncode == 0, str(online)
-    assert json.loads(online.stdout)["results"] == 0
+    assert json.loads(online.stdout)["data"]["results"] == 0
     assert "nothing to reproduce" in online.err

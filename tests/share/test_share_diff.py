@@ -137,8 +137,10 @@ def test_the_command(tmp_path: Path, mlenv_cli: Callable[..., Any]) -> None:
     assert "linux-x86_64-cpu: changed (1 changed)" in human.err
     assert "numpy 2.1.3 → 2.2.0" in human.err
     data = mlenv_cli(tmp_path, "diff", str(a), str(b), "--json")
-    document = json.loads(data.stdout)
-    assert document["version"] == 1 and document["identical"] is False
+    envelope = json.loads(data.stdout)
+    assert envelope["version"] == 1 and envelope["command"] == "diff" and envelope["ok"] is True
+    document = envelope["data"]
+    assert document["identical"] is False and document["b"] == str(b)
     (change,) = document["targets"]["linux-x86_64-cpu"]["changed"]
     assert change == {
         "category": "pypi",
@@ -165,6 +167,10 @@ def test_exit_code_flag(tmp_path: Path, mlenv_cli: Callable[..., Any]) -> None:
     """`--exit-code`, as git diff has it: 1 when the locks differ, 0 when they are the same."""
     write_lock(tmp_path / "a.lock", lock(section()))
     write_lock(tmp_path / "b.lock", lock(section(pypi=(wheel("numpy", "2.2.0"),))))
-    assert mlenv_cli(tmp_path, "diff", "a.lock", "b.lock", "--exit-code").returncode == 1
+    differ = mlenv_cli(tmp_path, "diff", "a.lock", "b.lock", "--exit-code", "--json")
+    assert differ.returncode == 1
+    envelope = json.loads(differ.stdout)
+    assert envelope["ok"] is False and "differ" in envelope["error"]["message"]
+    assert envelope["data"]["identical"] is False
     assert mlenv_cli(tmp_path, "diff", "a.lock", "a.lock", "--exit-code").returncode == 0
     assert mlenv_cli(tmp_path, "diff", "a.lock", "b.lock").returncode == 0

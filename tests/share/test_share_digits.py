@@ -50,6 +50,12 @@ def mlenv(
     )
 
 
+def _run_results(doc: Any) -> list[dict[str, Any]]:
+    """The result.json documents of `mlenv run --json` (in the envelope's data)."""
+    data = doc["data"] if isinstance(doc, dict) and "command" in doc else doc
+    return list(data["results"] if isinstance(data, dict) else data)
+
+
 @pytest.fixture(scope="module")
 def packed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("share-digits")
@@ -60,9 +66,10 @@ def packed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     for args in (("resolve",), ("run", *FAST, "--json")):
         done = mlenv(project, env, *args)
         assert done.returncode == 0, done.stderr
-    results = json.loads(done.stdout)
+    results = _run_results(json.loads(done.stdout))
     pack = mlenv(project, env, "pack", "-o", str(root / "digits.tar"), "--json")
     assert pack.returncode == 0, pack.stderr
+    assert json.loads(pack.stdout)["data"]["results"] == len(results)
     return {"project": project, "bundle": root / "digits.tar", "results": results, "root": root}
 
 
@@ -77,7 +84,9 @@ def test_reproduced_offline_in_a_fresh_home(
         tmp_path, env, "reproduce", str(packed["bundle"]), "--tolerance", CI_TOLERANCE, "--json"
     )
     assert done.returncode == 0, done.stderr
-    verdict = json.loads(done.stdout)
+    doc = json.loads(done.stdout)
+    assert doc["command"] == "reproduce" and doc["ok"] is True, doc
+    verdict = doc["data"]
     assert {k: v["awarded"] for k, v in verdict["badges"].items()} == {
         "available": True,
         "functional": True,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -224,3 +225,9 @@ def test_export_command_pylock_and_stdout(
     docker = mlenv(project, "export", "--format", "dockerfile", "-o", "Dockerfile", "--json")
     assert docker.returncode == 0, str(docker)
     assert "COPY recipes/ ./recipes/" in (project.root / "Dockerfile").read_text()
+    doc = json.loads(docker.stdout)
+    assert doc["command"] == "export" and doc["ok"] is True and doc["error"] is None
+    assert doc["data"]["format"] == "dockerfile"
+    assert Path(doc["data"]["path"]).resolve() == (project.root / "Dockerfile").resolve()
+    as_json = mlenv(project, "export", "--format", "pylock", "--json")
+    assert json.loads(as_json.stdout)["data"]["content"] == done.stdout

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from mlenv.cli.report import Reproduction, badges, compare, render_html, render_markdown
+from mlenv.ops.reportview import render_html, render_markdown
+from mlenv.ops.verdicts import Reproduction, badges, compare
 
 
 def perf(scenario: str, sps: float, valid: bool = True) -> dict[str, Any]:

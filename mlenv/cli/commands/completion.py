@@ -6,9 +6,11 @@ import argparse
 import sys
 from typing import Any
 
+from ..output import Outcome
+
 COMMANDS = ("completion",)
 SHELLS = ("bash", "zsh", "fish")
-GLOBALS = ("--manifest", "--lock", "--json", "--offline", "--debug")
+GLOBALS = ("--manifest", "--lock", "--json", "--offline", "--debug", "--quiet", "--verbose")
 
 
 def add_parser(sub: Any, name: str) -> None:
@@ -91,7 +93,10 @@ def fish_script(words: dict[str, list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(args: argparse.Namespace, ctx: Any) -> int:
+def run(args: argparse.Namespace, ctx: Any) -> Outcome:
+    """The script on stdout (for `eval` or a file); with --json, in the envelope's data."""
     make = {"bash": bash_script, "zsh": zsh_script, "fish": fish_script}[args.shell]
-    sys.stdout.write(make(command_words()))
-    return 0
+    script = make(command_words())
+    if not ctx.options.json:
+        sys.stdout.write(script)
+    return Outcome(data={"shell": args.shell, "script": script})

@@ -8,12 +8,12 @@ from typing import Any
 
 from rich.markup import escape
 
-from mlenv.errors import UsageError
+from mlenv.errors import MlenvError, UsageError
 from mlenv.lock import Lock, load_lock
 from mlenv.lockdiff import Change, LockDiff, diff_locks
 
 from ..context import Context
-from ..output import emit_json
+from ..output import Outcome
 
 COMMANDS = ("diff",)
 _MARK = {"added": "[green]+[/green]", "removed": "[red]-[/red]", "changed": "[yellow]~[/yellow]"}
@@ -70,9 +70,16 @@ def render(ctx: Context, diff: LockDiff, a: Path, b: Path) -> None:
                 console.print(_line(change), highlight=False)
 
 
-def run(args: argparse.Namespace, ctx: Context) -> int:
+def run(args: argparse.Namespace, ctx: Context) -> Outcome:
     diff = diff_locks(_load(args.a), _load(args.b))
     render(ctx, diff, args.a, args.b)
-    if ctx.options.json:
-        emit_json({"version": 1, "a": str(args.a), "b": str(args.b), **diff.to_dict()})
-    return 1 if args.exit_code and not diff.identical else 0
+    data = {"a": str(args.a), "b": str(args.b), **diff.to_dict()}
+    if args.exit_code and not diff.identical:
+        changed = [t.name for t in diff.targets if t.status != "same"]
+        error = MlenvError(
+            f"{args.a} and {args.b} differ",
+            why=f"targets that differ: {', '.join(changed)}" if changed else "their inputs differ",
+            hint="the differences are listed above; without --exit-code, diff exits 0",
+        )
+        return Outcome(data=data, code=1, error=error)
+    return Outcome(data=data)

@@ -6,12 +6,11 @@ import argparse
 import subprocess
 from typing import Any
 
-from mlenv.envs.activation import activation
 from mlenv.errors import UsageError
-from mlenv.ops.install import ensure_env
-from mlenv.ops.resolve import current_lock
+from mlenv.ops.install import activated, install
 
 from ..context import Context
+from ..output import Outcome
 from .install import add_lock_flags
 
 COMMANDS = ("exec", "shell")
@@ -34,20 +33,33 @@ def add_parser(sub: Any, name: str) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace, ctx: Context) -> int:
+def command_line(args: argparse.Namespace, ctx: Context) -> list[str]:
+    """exec's command after `--`, or the user's shell."""
     cmd = list(args.cmd) if args.cmd is not None else [ctx.environ.get("SHELL", "/bin/sh")]
     if cmd and cmd[0] == "--":
         cmd = cmd[1:]
     if not cmd:
         raise UsageError("mlenv exec needs a command", hint="mlenv exec -- python -c 'print(1)'")
-    section = ctx.lock_section(
-        current_lock(ctx.project, frozen=args.frozen, locked=args.locked), args.target
+    return cmd
+
+
+def run(args: argparse.Namespace, ctx: Context) -> Outcome:
+    cmd = command_line(args, ctx)
+    project = ctx.project
+    result = install(
+        project,
+        target=args.target,
+        frozen=args.frozen,
+        locked=args.locked,
+        allow_drift=args.allow_drift,
     )
-    env, _ = ensure_env(ctx.project, section, allow_drift=args.allow_drift)
     try:
-        code = subprocess.run(cmd, env=activation(env, dict(ctx.environ)), check=False).returncode
+        env = activated(result.env, project.environ)
+        code = subprocess.run(cmd, env=env, check=False).returncode
     except FileNotFoundError as e:
         raise UsageError(f"command not found: {cmd[0]}", hint="check the command name") from e
     except PermissionError as e:
         raise UsageError(f"cannot execute {cmd[0]}: {e.strerror}", hint="check its mode") from e
-    return 128 - code if code < 0 else code  # died of signal N: 128+N, as shells report it
+    code = 128 - code if code < 0 else code  # died of signal N: 128+N, as shells report it
+    data = {"target": result.section.name, "path": str(result.env.path), "returncode": code}
+    return Outcome(data=data, code=code)

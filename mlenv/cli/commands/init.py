@@ -10,7 +10,7 @@ from mlenv.errors import UsageError
 from mlenv.paths import builtin_recipes_dir
 
 from ..context import Context
-from ..output import emit_json
+from ..output import Outcome
 
 STARTER = """\
 # mlenv manifest: what this benchmark needs. `mlenv resolve` locks it, `mlenv run` runs it.
@@ -25,7 +25,7 @@ COMMANDS = ("init",)
 
 
 def examples_dir(ctx: Context) -> Path:
-    return ctx.builtin_dir / "examples"
+    return ctx.project.builtin_dir / "examples"
 
 
 def examples(folder: Path) -> dict[str, str]:
@@ -48,31 +48,32 @@ def add_parser(sub: Any, name: str) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace, ctx: Context) -> int:
+def run(args: argparse.Namespace, ctx: Context) -> Outcome:
     if args.list_examples:
         found = examples(examples_dir(ctx))
-        if ctx.options.json:
-            emit_json({"version": 1, "examples": found})
-        else:
+        if not ctx.options.json:
             for example, text in found.items():
                 ctx.console.print(f"{example:24} {text}", markup=False, highlight=False)
-        return 0
+        return Outcome(data={"examples": found})
     folder: Path = args.dir.absolute()
     dest = folder / "mlenv.yaml"
     if dest.exists() and not args.force:
         raise UsageError(f"{dest} already exists", hint="pass --force to overwrite it")
     if args.example:
-        source = examples_dir(ctx) / f"{args.example}.yaml"
-        if not source.exists():
-            known = ", ".join(examples(examples_dir(ctx)))
-            raise UsageError(
-                f"no example named {args.example!r}",
-                hint=f"examples: {known} (`mlenv init --list-examples` describes them)",
-            )
-        text = source.read_text(encoding="utf-8")
+        text = _example_text(ctx, args.example)
     else:
         text = STARTER.format(name=folder.name or "benchmark")
     folder.mkdir(parents=True, exist_ok=True)
     dest.write_text(text, encoding="utf-8")
     ctx.reporter.info(f"wrote {dest}; next: `mlenv resolve` then `mlenv run`")
-    return 0
+    return Outcome(data={"manifest": str(dest), "example": args.example})
+
+
+def _example_text(ctx: Context, name: str) -> str:
+    known = examples(examples_dir(ctx))
+    if name not in known:  # a name, never a path
+        raise UsageError(
+            f"no example named {name!r}",
+            hint=f"examples: {', '.join(known)} (`mlenv init --list-examples` describes them)",
+        )
+    return (examples_dir(ctx) / f"{name}.yaml").read_text(encoding="utf-8")

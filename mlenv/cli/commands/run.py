@@ -7,12 +7,11 @@ from typing import Any
 
 from mlenv.errors import UsageError
 from mlenv.manifest import MODES, SCENARIOS
-from mlenv.ops.benchrun import COMPLIANCE_TESTS, run_benchmark
-from mlenv.ops.install import ensure_env
-from mlenv.ops.resolve import current_lock
+from mlenv.ops import run as op
+from mlenv.ops.benchrun import COMPLIANCE_TESTS
 
 from ..context import Context
-from ..output import emit_json
+from ..output import Outcome
 from ..table import results_table
 from .install import add_lock_flags
 
@@ -39,6 +38,11 @@ def add_parser(sub: Any, name: str) -> None:
     )
     p.add_argument("--target", metavar="T", help="the lock target (default: this machine's)")
     add_lock_flags(p)
+    _add_run_flags(p)
+    p.set_defaults(func=run)
+
+
+def _add_run_flags(p: Any) -> None:
     p.add_argument(
         "--verify",
         action="store_true",
@@ -63,69 +67,75 @@ def add_parser(sub: Any, name: str) -> None:
         f"{', '.join(COMPLIANCE_TESTS)}); its results go to results/…/<scenario>/<TEST>/",
     )
     p.add_argument(
+        "--allow-invalid",
+        action="store_true",
+        help="exit 0 even when LoadGen marks a performance run INVALID",
+    )
+    p.add_argument(
         "--allow-drift",
         action="store_true",
         help="install even when a locked system tool's version differs (recorded in env.json)",
     )
-    p.set_defaults(func=run)
 
 
-def parse_overrides(items: list[str]) -> dict[str | None, dict[str, Any]]:
-    out: dict[str | None, dict[str, Any]] = {}
+def parse_settings(items: list[str]) -> dict[str, Any]:
+    """`--set [SCENARIO.]KEY=VALUE`… -> manifest-shaped settings (a scenario maps to its own)."""
+    out: dict[str, Any] = {}
     for item in items:
         key, eq, value = item.partition("=")
         if not eq or not key or not value:
             raise UsageError(
                 f"--set {item!r} is not KEY=VALUE", hint="e.g. --set Offline.target_qps=500"
             )
-        scenario: str | None = None
-        if "." in key:
-            scenario, key = key.split(".", 1)
-            if scenario not in SCENARIOS:
-                raise UsageError(
-                    f"--set {item!r}: unknown scenario {scenario!r}",
-                    hint=f"one of {', '.join(SCENARIOS)}",
-                )
-            if not key:
-                raise UsageError(
-                    f"--set {item!r} names no setting after {scenario}.",
-                    hint=f"e.g. --set {scenario}.min_duration=1000",
-                )
-        parsed: Any = value
-        for cast in (int, float):
-            try:
-                parsed = cast(value)
-                break
-            except ValueError:
-                continue
-        out.setdefault(scenario, {})[key] = parsed
+        scenario, dot, name = key.partition(".")
+        if not dot:
+            out[key] = _number(value)
+            continue
+        if scenario not in SCENARIOS:
+            raise UsageError(
+                f"--set {item!r}: unknown scenario {scenario!r}",
+                hint=f"one of {', '.join(SCENARIOS)}",
+            )
+        if not name:
+            raise UsageError(
+                f"--set {item!r} names no setting after {scenario}.",
+                hint=f"e.g. --set {scenario}.min_duration=1000",
+            )
+        out.setdefault(scenario, {})[name] = _number(value)
     return out
 
 
-def run(args: argparse.Namespace, ctx: Context) -> int:
-    bench = ctx.manifest.benchmark
-    if bench is None:
-        raise UsageError(
-            f"{ctx.manifest_path.name} has no `benchmark:` section, so there is nothing to run",
-            where=f"{ctx.manifest_path}: benchmark",
-            hint="add benchmark: {model, dataset, backend} (see `mlenv init --example digits`)",
-        )
-    overrides = parse_overrides(args.overrides)  # a bad --set fails before any install
-    lock = current_lock(ctx.project, frozen=args.frozen, locked=args.locked)
-    section = ctx.lock_section(lock, args.target)
-    env, _ = ensure_env(ctx.project, section, allow_drift=args.allow_drift, verify=args.verify)
-    results = run_benchmark(
-        ctx.project,
-        section,
-        env,
-        bench,
-        scenarios=args.scenario or list(bench.scenarios),
-        modes=args.mode or list(bench.modes),
-        overrides=overrides,
-        results_root=ctx.project_dir / "results",
-        compliance=args.compliance,
+def _number(value: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except ValueError:
+            continue
+    return value
+
+
+def run(args: argparse.Namespace, ctx: Context) -> Outcome:
+    request = op.RunRequest(
+        scenarios=tuple(args.scenario),
+        modes=tuple(args.mode),
+        settings=parse_settings(args.overrides),  # a bad --set fails before any install
+        target=args.target,
+        frozen=args.frozen,
+        locked=args.locked,
+        allow_drift=args.allow_drift,
+        verify=args.verify,
+        compliance=tuple(args.compliance),
+        allow_invalid=args.allow_invalid,
     )
-    ctx.console.print(results_table(results))
-    if ctx.options.json:
-        emit_json(results)
-    return 0
+    try:
+        results = op.run(ctx.project, request).results
+    except op.InvalidRunError as e:  # the results are written: show them, then the error
+        _print_table(ctx, e.results)
+        return Outcome(data=e.results, code=1, error=e)
+    _print_table(ctx, results)
+    return Outcome(data=results)
+
+
+def _print_table(ctx: Context, results: list[dict[str, Any]]) -> None:
+    if ctx.options.verbosity >= 0 and results:
+        ctx.console.print(results_table(results, width=ctx.console.width))

@@ -8,9 +8,10 @@ from typing import Any
 from rich.table import Table
 
 from ..context import Context
-from ..output import emit_json
+from ..output import Outcome
 
 COMMANDS = ("targets",)
+COLUMNS = ("name", "os", "arch", "microarch", "python", "accelerator", "pypi-platform", "from")
 
 
 def add_parser(sub: Any, name: str) -> None:
@@ -18,37 +19,28 @@ def add_parser(sub: Any, name: str) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace, ctx: Context) -> int:
-    host = ctx.host
-    rows = [("host", host.to_dict(), "detected")]
-    rows += [(n, t.to_dict(), label) for n, (t, label) in sorted(ctx.index.targets.items())]
-    if ctx.options.json:
-        emit_json(
-            {
-                "version": 1,
-                "host": host.to_dict(),
-                "targets": {n: {"file": label, **d} for n, d, label in rows[1:]},
-            }
-        )
-        return 0
+def run(args: argparse.Namespace, ctx: Context) -> Outcome:
+    project = ctx.project
+    host = project.host.to_dict()
+    found = {n: (t.to_dict(), label) for n, (t, label) in sorted(project.index.targets.items())}
+    if not ctx.options.json:
+        _print(ctx, host, found)
+    return Outcome(
+        data={"host": host, "targets": {n: {"file": label, **d} for n, (d, label) in found.items()}}
+    )
+
+
+def _print(
+    ctx: Context, host: dict[str, Any], found: dict[str, tuple[dict[str, Any], str]]
+) -> None:
     table = Table(title="targets", title_justify="left")
-    for col in (
-        "name",
-        "os",
-        "arch",
-        "microarch",
-        "python",
-        "accelerator",
-        "pypi-platform",
-        "from",
-    ):
+    for col in COLUMNS:
         table.add_column(col)
-    for name, d, label in rows:
+    for name, (d, label) in {"host": (host, "detected"), **found}.items():
         acc = d.get("accelerator", {})
         acc_text = acc.get("kind", "none") + (f" {acc['cuda']}" if acc.get("cuda") else "")
-        shown = f"host ({d['name']})" if name == "host" else name
         table.add_row(
-            shown,
+            f"host ({d['name']})" if name == "host" else name,
             d.get("os"),
             d.get("arch"),
             d.get("microarch") or "-",
@@ -58,4 +50,3 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             label,
         )
     ctx.console.print(table)
-    return 0

@@ -5,14 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mlenv.envs.materialize import verify_env
-from mlenv.envs.store import Store
-from mlenv.errors import InstallError
-from mlenv.ops.install import system_detects
-from mlenv.paths import project_env_dir
+from mlenv.ops import verify as op
 
 from ..context import Context
-from ..output import emit_json
+from ..output import Outcome
 
 COMMANDS = ("verify",)
 
@@ -23,25 +19,9 @@ def add_parser(sub: Any, name: str) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace, ctx: Context) -> int:
-    section = ctx.lock_section(ctx.lock(), args.target)
-    differences = verify_env(
-        section,
-        project_env_dir(ctx.project_dir, section.name),
-        ctx.environ.get("PATH"),
-        Store(ctx.home),  # names the changed files of an extracted archive
-        system_detects(
-            ctx.project, section
-        ),  # re-detect with the user's own recipes, not the lock's
-    )
-    if differences:
-        raise InstallError(
-            f"the environment of {section.name} differs from the lock in {len(differences)} place(s)",
-            why="\n".join(differences),
-            hint="run `mlenv install --force` to rebuild it from the lock",
-            details={"target": section.name, "differences": differences},
-        )
-    ctx.reporter.info(f"environment {section.name} matches the lock")
-    if ctx.options.json:
-        emit_json({"version": 1, "ok": True, "target": section.name, "differences": []})
-    return 0
+def run(args: argparse.Namespace, ctx: Context) -> Outcome:
+    result = op.verify(ctx.project, args.target)
+    if not result.ok:
+        return Outcome(data=result.to_dict(), code=1, error=result.error())
+    ctx.reporter.info(f"environment {result.section.name} matches the lock")
+    return Outcome(data=result.to_dict())

@@ -1,0 +1,228 @@
+"""`mlenv run` on a ResNet-shaped model against the raw backend, in the same environment.
+
+In a temporary project, ``make_resnet.py`` builds a ResNet-50-shaped ONNX model and a fake
+ImageNet folder; project recipes point at them (the model as an artifact with its sha256, the
+images as a ``local:`` source, as ImageNet is supplied), with ImageNet's MLPerf preprocessing.
+Then:
+
+1. ``mlenv resolve`` and ``mlenv run --scenario Offline --mode performance`` with default
+   settings (LoadGen's mlperf.conf; the harness's default max-batch, workers and threads).
+2. ``mlenv run --scenario SingleStream --mode performance`` (``--ss-duration-ms``; LoadGen's
+   10-minute default would make this benchmark last too long).
+3. In the SAME environment (``mlenv exec -- python``), a raw onnxruntime session (default
+   options, as the harness's ``threads: 0``) on the very preprocessed inputs the harness cached,
+   at batch sizes 1, 8 and 32: samples/s, and the p90 of batch-1 calls.
+
+Prints mlenv's Offline samples/s, the raw best batch's, their ratio (goal >= 0.95), and
+SingleStream p90 minus the raw batch-1 p90 (the latency mlenv adds). Numbers are printed,
+never asserted. Needs PyPI once (onnxruntime, numpy, mlcommons-loadgen, pillow wheels into the
+store under MLENV_HOME, as ``bench_install.py``), and onnx + Pillow in this interpreter to
+build the inputs (``pip install -e '.[test,backends]'``).
+
+    python benchmarks/bench_resnet.py [--images 128] [--width 0.375] [--raw-seconds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from make_resnet import IMAGES, MODEL, make_images, make_model, sha256
+
+WIDTH = 52
+IMAGES_ENV = "MLENV_BENCH_RESNET_IMAGES"
+BATCHES = (1, 8, 32)
+# LoadGen calls the short default runs INVALID (10-minute minimum); measure them anyway
+RUN = ("--mode", "performance", "--allow-invalid")
+
+MANIFEST = """\
+name: resnet-bench
+recipes: [./recipes]
+requires:
+  - resnet-bench
+  - fake-imagenet
+  - onnxruntime >=1.18
+benchmark:
+  model: resnet-bench
+  dataset: fake-imagenet
+  backend: onnxruntime
+  scenarios: [Offline, SingleStream]
+  modes: [performance]
+"""
+
+MODEL_RECIPE = """\
+name: resnet-bench
+kind: model
+summary: A ResNet-50-shaped model with seeded weights, built by benchmarks/make_resnet.py
+versions: ["1.0"]
+task: image-classification
+format: onnx
+inputs:
+  - {{name: input, shape: [-1, 3, 224, 224], dtype: float32}}
+outputs:
+  - {{name: logits, shape: [-1, 1000], dtype: float32}}
+install:
+  - artifact: {{url: {file}, sha256: {sha256}, size: {size}}}
+"""
+
+DATASET_RECIPE = """\
+name: fake-imagenet
+kind: dataset
+summary: Seeded JPEGs in ImageNet's layout (val_map.txt), built by benchmarks/make_resnet.py
+versions: ["1.0"]
+task: image-classification
+samples: {count}
+performance-sample-count: {count}
+preprocess:                       # as imagenet2012-val (the MLPerf ResNet50 ONNX reference)
+  name: image-classification
+  size: 224
+  resize: 256
+  interpolation: area
+  mean: [123.68, 116.78, 103.94]
+  std: [1.0, 1.0, 1.0]
+  layout: NCHW
+  list: val_map.txt
+  label_offset: 0
+metric: top1
+requires: ["pillow"]
+install:
+  - local: {{env: {env}}}
+"""
+
+RAW = r"""
+import glob, json, os, sys, time
+import numpy as np
+import onnxruntime as ort
+
+env, seconds, batches = sys.argv[1], float(sys.argv[2]), [int(b) for b in sys.argv[3:]]
+[model] = glob.glob(f"{env}/artifacts/resnet-bench/**/*.onnx", recursive=True)
+caches = glob.glob(f"{env}/.harness-cache/image-classification-*/input_0.npy")
+cache = max(caches, key=os.path.getmtime)  # the one this run's harness used
+data = np.ascontiguousarray(np.load(cache))  # the harness's preprocessed inputs, in memory
+session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+name = session.get_inputs()[0].name
+n = len(data)
+out = {"samples": n, "model": model, "rate": {}, "batch1_ns": []}
+for b in batches:
+    rows = [np.take(data, np.arange(i, i + b) % n, axis=0) for i in range(0, max(n, b), b)]
+    session.run(None, {name: rows[0]})  # warm-up
+    done, k, start = 0, 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        t0 = time.perf_counter_ns()
+        session.run(None, {name: rows[k % len(rows)]})
+        if b == 1:
+            out["batch1_ns"].append(time.perf_counter_ns() - t0)
+        done += b
+        k += 1
+    out["rate"][b] = done / (time.perf_counter() - start)
+print(json.dumps(out))
+"""
+
+
+def mlenv(project: Path, env: dict[str, str], *args: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlenv", *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        sys.exit(f"mlenv {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc.stdout
+
+
+def result(project: Path, scenario: str) -> dict[str, object]:
+    [path] = project.glob(f"results/*/*/{scenario}/performance/run_1/result.json")
+    return dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def line(label: str, text: str) -> None:
+    print(f"{label:<{WIDTH}} {text}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=128)
+    parser.add_argument("--width", type=float, default=0.375)
+    parser.add_argument("--raw-seconds", type=float, default=5.0)
+    parser.add_argument("--ss-duration-ms", type=int, default=10000)
+    parser.add_argument("--keep", type=Path, help="build the project here and keep it")
+    a = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="mlenv-bench-resnet-") as tmp:
+        project = a.keep or Path(tmp) / "project"
+        recipes = project / "recipes"
+        (recipes / "models").mkdir(parents=True, exist_ok=True)
+        (recipes / "datasets").mkdir(parents=True, exist_ok=True)
+        model = make_model(recipes / "models" / MODEL, width=a.width)
+        images = make_images(project / IMAGES, count=a.images)
+        (project / "mlenv.yaml").write_text(MANIFEST, encoding="utf-8")
+        (recipes / "models" / "resnet-bench.yaml").write_text(
+            MODEL_RECIPE.format(file=MODEL, sha256=sha256(model), size=model.stat().st_size),
+            encoding="utf-8",
+        )
+        (recipes / "datasets" / "fake-imagenet.yaml").write_text(
+            DATASET_RECIPE.format(count=a.images, env=IMAGES_ENV), encoding="utf-8"
+        )
+        env = {**os.environ, IMAGES_ENV: str(images)}
+        mlenv(project, env, "resolve")
+        mlenv(project, env, "run", *RUN, "--scenario", "Offline")
+        offline = result(project, "Offline")
+        mlenv(
+            project,
+            env,
+            "run",
+            *RUN,
+            "--scenario",
+            "SingleStream",
+            "--set",
+            f"SingleStream.min_duration={a.ss_duration_ms}",
+        )
+        single = result(project, "SingleStream")
+        [envdir] = (project / ".mlenv" / "envs").iterdir()
+        out = mlenv(
+            project,
+            env,
+            "exec",
+            "--",
+            "python",
+            "-c",
+            RAW,
+            str(envdir),
+            str(a.raw_seconds),
+            *map(str, BATCHES),
+        )
+        raw = json.loads(out.strip().splitlines()[-1])
+
+    rates = {int(b): float(r) for b, r in raw["rate"].items()}
+    best = max(rates, key=lambda b: rates[b])
+    ours = float(offline["samples_per_second"])  # type: ignore[arg-type]
+    latency = single["latency_ns"]
+    assert isinstance(latency, dict)
+    batch1 = sorted(raw["batch1_ns"])
+    raw_p90 = batch1[min(len(batch1) - 1, int(0.9 * len(batch1)))]
+    config = offline.get("benchmark_config")  # CONTRACTS §11, once calibration records it
+    print(f"model: ResNet-50-shaped, width {a.width}, {model.stat().st_size:,} bytes")
+    print(f"data: {a.images} fake ImageNet JPEGs; cores: {os.cpu_count()}")
+    line("mlenv run Offline (defaults) samples/s", f"{ours:10.1f}  (valid: {offline['valid']})")
+    line("  its settings", json.dumps(offline.get("settings")))
+    line("  its benchmark_config", json.dumps(config))
+    line("  its backend", json.dumps(offline.get("backend")))
+    for b in BATCHES:
+        line(f"raw onnxruntime batch {b} samples/s", f"{rates[b]:10.1f}")
+    line(f"ratio mlenv / raw best (batch {best})", f"{ours / rates[best]:10.2f}x  (goal >= 0.95)")
+    p90 = int(latency["p90"])
+    line("mlenv SingleStream p90 ms", f"{p90 / 1e6:10.3f}  (valid: {single['valid']})")
+    line("raw batch-1 p90 ms", f"{raw_p90 / 1e6:10.3f}")
+    line("SingleStream p90 added over raw batch 1 ms", f"{(p90 - raw_p90) / 1e6:10.3f}")
+
+
+if __name__ == "__main__":
+    main()
