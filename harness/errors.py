@@ -19,3 +19,15 @@ class HarnessError(Exception):
         if self.hint:
             line += f" (hint: {self.hint})"
         return " ".join(line.split())
+
+
+class TooFewSamples(HarnessError):
+    """The data holds fewer samples than the run needs; the pipeline words the advice (the
+    recipe's count or a subset asked for, and ``--samples``)."""
+
+    def __init__(self, source: str, *, found: int, wanted: int, unit: str) -> None:
+        super().__init__(f"{source}: has {found} {unit}, {wanted} samples are needed")
+        self.source = source
+        self.found = found
+        self.wanted = wanted
+        self.unit = unit

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
-from . import registry
+from . import calibrate, registry
 from .backends.base import Backend
 from .config import RunConfig
 from .data.cache import load_dataset
 from .data.dataset import Dataset
-from .errors import HarnessError
+from .errors import HarnessError, TooFewSamples
 from .loadgen import compliance
 from .loadgen.dispatch import Inline, Pool
 from .loadgen.progress import Progress
@@ -23,25 +24,31 @@ from .loadgen.scenarios import Scenario, scenario
 from .loadgen.sut import Failure, SampleStore, Worker
 from .loadgen.userconf import UserConf, user_conf
 from .metrics.base import Metric
+from .modelinfo import model_info
 from .report import Reporter
 from .results import document, logs
 from .results.histogram import HISTOGRAM, latency_histogram
 from .results.performance import performance
-from .warmup import Timing, warm_up, worker_count
+from .warmup import Timing
 
 USER_CONF = "user.conf"
 
 
 @dataclass(frozen=True, kw_only=True)
 class Parts:
-    """Everything a test needs, checked against each other before LoadGen starts."""
+    """Everything a test needs, checked against each other before LoadGen starts; ``config``
+    is the run config as run: the subset asked for, the knobs calibration chose."""
 
+    config: RunConfig
     scenario: Scenario
     user_conf: UserConf
     metric: Metric
     backend: Backend
     dataset: Dataset
     timing: Timing  # of the warm-up batch: sizes the worker pool
+    workers: int
+    calibrated_keys: tuple[str, ...] = ()
+    probe_seconds: float = 0.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,6 +64,7 @@ class Latencies:
 def execute(config: RunConfig, report: Reporter) -> dict[str, object]:
     """Run the test the config describes; return the result document written to result.json."""
     parts = prepare(config, report)
+    config = parts.config
     latencies = measure(config, parts, report)
     doc = summarize(config, parts, latencies, report)
     path = config.output_dir / document.RESULT
@@ -66,6 +74,8 @@ def execute(config: RunConfig, report: Reporter) -> dict[str, object]:
 
 
 def prepare(config: RunConfig, report: Reporter) -> Parts:
+    asked = config.samples
+    config = replace(config, data=config.data_used)
     kind = scenario(config.scenario)
     data = config.data
     conf = user_conf(
@@ -83,7 +93,10 @@ def prepare(config: RunConfig, report: Reporter) -> Parts:
         metric.ready()
     if audit is not None:
         compliance.check_possible(audit.test, audit.reference_dir, data.performance_sample_count)
-    backend = registry.backend(config.backend.name)(config.model, config.backend)
+    factory = registry.backend(config.backend.name)
+    started = time.perf_counter()
+    backend = factory(config.model, config.backend)
+    load_s = time.perf_counter() - started
     locked = config.backend.version
     if locked and backend.version.split("+")[0] != locked.split("+")[0]:
         report.warn(
@@ -95,25 +108,71 @@ def prepare(config: RunConfig, report: Reporter) -> Parts:
             hint="run `mlenv install` again",
         )
     report.info(f"loading {config.dataset} from {data.path}")
-    dataset = load_dataset(
-        preprocess,
-        name=data.preprocess,
-        path=data.path,
-        params=data.preprocess_params,
-        samples=data.samples,
-        cache_dir=config.cache_dir,
-        digest=data.digest,
-        report=report,
-    )
+    try:
+        dataset = load_dataset(
+            preprocess,
+            name=data.preprocess,
+            path=data.path,
+            params=data.preprocess_params,
+            samples=data.samples,
+            cache_dir=config.cache_dir,
+            digest=data.digest,
+            report=report,
+        )
+    except TooFewSamples as e:
+        raise _too_few(e, asked) from e
     dataset.check_against(config.model.inputs, name=data.preprocess)
-    timing = warm_up(config, backend, metric, dataset)
+    choice = calibrate.calibrate(
+        config, kind, backend, dataset, metric, user_set=conf.values, load_s=load_s
+    )
     return Parts(
+        config=choice.config,
         scenario=kind,
-        user_conf=conf,
+        user_conf=_with_chosen(config, conf, choice, report),
         metric=metric,
-        backend=backend,
+        backend=choice.backend,
         dataset=dataset,
-        timing=timing,
+        timing=choice.timing,
+        workers=choice.workers,
+        calibrated_keys=choice.keys,
+        probe_seconds=choice.seconds,
+    )
+
+
+def _with_chosen(
+    config: RunConfig, conf: UserConf, choice: calibrate.Choice, report: Reporter
+) -> UserConf:
+    """The effective user.conf, with the expected QPS/latency calibration chose."""
+    if choice.keys:
+        chosen = {
+            "max-batch": choice.config.backend.max_batch,
+            "threads": choice.config.backend.threads,
+            "workers": choice.workers,
+            **choice.settings,
+        }
+        shown = ", ".join(f"{k} {chosen[k]}" for k in choice.keys if k in chosen)
+        report.info(f"calibrated in {choice.seconds:.2f} s: {shown}")
+    if not choice.settings:
+        return conf
+    return user_conf(
+        {**config.settings, **choice.settings},
+        config.scenario,
+        samples=config.data.samples,
+        performance_sample_count=config.data.performance_sample_count,
+    )
+
+
+def _too_few(e: TooFewSamples, asked: int | None) -> HarnessError:
+    if asked is not None:
+        what = f"{e.source}: has {e.found} {e.unit}, fewer than the {e.wanted} samples asked for"
+    else:
+        what = f"{e.source}: has {e.found} {e.unit}, the dataset recipe says {e.wanted} samples"
+    if e.found < 1:
+        return HarnessError(what, hint="the dataset folder holds no samples it can use")
+    return HarnessError(
+        what,
+        hint=f"run on the first {e.found} with `mlenv run --samples {e.found}` (or "
+        f"`benchmark.samples: {e.found}` in mlenv.yaml), or supply the whole dataset",
     )
 
 
@@ -136,7 +195,7 @@ def measure(config: RunConfig, parts: Parts, report: Reporter) -> Latencies:
         raise HarnessError(f"cannot write into the output folder {out}: {e.strerror}") from e
     store = SampleStore(parts.dataset)
     failure = Failure()
-    count = worker_count(config, parts.scenario, parts.backend, parts.timing)
+    count = parts.workers
     workers = [
         Worker(
             store=store,
@@ -250,7 +309,23 @@ def summarize(
         settings=parts.user_conf.values,
         compliance=verdict.to_dict() if verdict else None,
         window_ns=latencies.window.to_dict() if latencies.window else None,
+        benchmark_config=_benchmark_config(config, parts),
+        model=model_info(config.model, parts.backend),
     )
+
+
+def _benchmark_config(config: RunConfig, parts: Parts) -> dict[str, object]:
+    """The knobs the run used, and which of them (and of the settings) calibration chose."""
+    spec = config.backend
+    return {
+        "threads": spec.threads,
+        "max-batch": spec.max_batch,
+        "workers": parts.workers,
+        "max-delay-us": spec.max_delay_us,
+        "calibrated": bool(parts.calibrated_keys),
+        "calibrated_keys": list(parts.calibrated_keys),
+        "probe_seconds": parts.probe_seconds,
+    }
 
 
 def _histogram(config: RunConfig, latencies: Latencies, percentiles: dict[str, int | None]) -> None:

@@ -35,6 +35,21 @@ class Timing:
     python_s: float
 
 
+def cores() -> int:
+    """The cores this process may run on."""
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return count or 1
+
+
+def inference_failed(config: RunConfig, size: int, e: BaseException) -> HarnessError:
+    text = str(e).strip()
+    first = text.splitlines()[0] if text else type(e).__name__
+    return HarnessError(
+        f"model {config.model.path} failed on a batch of {size} samples: {first}",
+        hint="check the model recipe's inputs/outputs and backend.max_batch",
+    )
+
+
 def warm_up(config: RunConfig, backend: Backend, metric: Metric, dataset: Dataset) -> Timing:
     size = min(config.backend.max_batch, len(dataset))
     rows = np.arange(size)
@@ -57,12 +72,7 @@ def warm_up(config: RunConfig, backend: Backend, metric: Metric, dataset: Datase
             t3 = time.perf_counter()
             timing = Timing(engine_s=t2 - t1, python_s=(t1 - t0) + (t3 - t2))
     except Exception as e:  # the backend's own errors, whatever their class
-        text = str(e).strip()
-        first = text.splitlines()[0] if text else type(e).__name__
-        raise HarnessError(
-            f"model {config.model.path} failed on a batch of {size} samples: {first}",
-            hint="check the model recipe's inputs/outputs and backend.max_batch",
-        ) from e
+        raise inference_failed(config, size, e) from e
     return timing
 
 
@@ -72,9 +82,13 @@ def worker_count(config: RunConfig, scenario: Scenario, backend: Backend, timing
         return 1
     if config.backend.workers:
         return config.backend.workers
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    cores = cores or 1
-    spare = cores - 1 if scenario.name == "Server" else cores
-    fit = max(1, spare // (backend.threads or cores))
+    spare = spare_cores(scenario)
+    fit = max(1, spare // (backend.threads or cores()))
     useful = round((timing.engine_s + timing.python_s) / max(timing.python_s, 1e-9))
     return max(1, min(fit, useful))
+
+
+def spare_cores(scenario: Scenario) -> int:
+    """Cores for the workers: all of them, less one for LoadGen's issue thread in Server."""
+    count = cores()
+    return max(1, count - 1) if scenario.name == "Server" else count

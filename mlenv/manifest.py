@@ -16,6 +16,9 @@ from .yamlio import Problems, Section, join, read_yaml
 
 SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
 MODES = ("performance", "accuracy")
+PROFILES = ("quick", "submission")  # CONTRACTS §11
+DEFAULT_PROFILE = "quick"
+KNOBS = ("threads", "max-batch", "workers")  # calibrated unless the manifest names them
 DEFAULT_MAX_DELAY_US = 100
 _COMPONENT = string(pattern=COMPONENT_RE)
 _SETTING = {"type": ["number", "string"]}  # a LoadGen user.conf value
@@ -51,6 +54,12 @@ BENCHMARK = Shape(
             integer(minimum=0),
             f"Server: how long a partial batch waits, in µs (default {DEFAULT_MAX_DELAY_US})",
         ),
+        Key(
+            "profile",
+            string(enum=PROFILES),
+            "quick (default): short runs; submission: LoadGen's mlperf.conf rules untouched",
+        ),
+        Key("samples", integer(minimum=1), "run on the dataset's first N samples only"),
     ),
 )
 MANIFEST = Shape(
@@ -104,6 +113,9 @@ class Benchmark:
     max_batch: int = 1024
     workers: int = 0  # Offline/Server worker threads; 0: cores // threads
     max_delay_us: int = DEFAULT_MAX_DELAY_US  # Server: a partial batch waits this long
+    profile: str | None = None  # None: DEFAULT_PROFILE (or what `mlenv run --profile` says)
+    samples: int | None = None  # a subset: the dataset's first N samples
+    fixed: frozenset[str] = frozenset()  # the KNOBS the manifest names (no calibration)
 
     def settings_for(self, scenario: str) -> dict[str, Any]:
         out = dict(self.settings)
@@ -129,6 +141,10 @@ class Benchmark:
             out["workers"] = self.workers
         if self.max_delay_us != DEFAULT_MAX_DELAY_US:
             out["max-delay-us"] = self.max_delay_us
+        if self.profile is not None:
+            out["profile"] = self.profile
+        if self.samples is not None:
+            out["samples"] = self.samples
         return out
 
 
@@ -228,7 +244,12 @@ def _benchmark(s: Section, problems: Problems) -> Benchmark:
             common[str(key)] = value
         else:
             problems.add(at, "expected a number or a string (or a scenario name with a mapping)")
-    for key, least in (("threads", 0), ("max-batch", 1), ("workers", 0), ("max-delay-us", 0)):
+    profile = b.str("profile")
+    if profile is not None and profile not in PROFILES:
+        problems.add(b.at("profile"), f"unknown profile {profile!r} (one of {', '.join(PROFILES)})")
+        profile = None
+    knobs = (("threads", 0), ("max-batch", 1), ("workers", 0), ("max-delay-us", 0), ("samples", 1))
+    for key, least in knobs:
         value = b.raw(key)
         if isinstance(value, int) and not isinstance(value, bool) and value < least:
             problems.add(b.at(key), f"expected an integer >= {least}, got {value}")
@@ -248,6 +269,9 @@ def _benchmark(s: Section, problems: Problems) -> Benchmark:
         max_batch=b.int("max-batch", default=1024) or 1024,
         workers=b.int("workers", default=0) or 0,
         max_delay_us=_max_delay(b),
+        profile=profile,
+        samples=b.int("samples"),
+        fixed=frozenset(key for key in KNOBS if b.has(key)),
     )
 
 

@@ -1,4 +1,4 @@
-"""JSON Schemas (draft 2020-12) of the lock, manifest, recipe and target formats, built from
+"""JSON Schemas (draft 2020-12) of the lock, manifest, recipe, sweep and target formats, built from
 the models' own declarations: the `keyspec.Shape` of each mapping of the YAML formats and the
 `lockfields.spec` of each lock field. `tools/schemas.py` writes them into `schemas/`, and a test
 fails when those files drift from what the models say.
@@ -93,6 +93,14 @@ def recipe_schema() -> Json:
 
 def target_schema() -> Json:
     return _document("target", TARGET)
+
+
+def sweep_schema() -> Json:
+    # the sweep file's keys are declared where it is loaded, in `mlenv.explore` (which imports
+    # only the core); imported here, lazily, so that the core itself never needs it
+    from mlenv.explore.sweep import SWEEP
+
+    return _document("sweep", SWEEP)
 
 
 # -- the lock: its entries' fields are `lockfields.spec`s; what each means is said here ---------
@@ -213,6 +221,7 @@ SCHEMAS: dict[str, Callable[[], Json]] = {
     "lock": lock_schema,
     "manifest": manifest_schema,
     "recipe": recipe_schema,
+    "sweep": sweep_schema,
     "target": target_schema,
 }
 

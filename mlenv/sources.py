@@ -70,6 +70,11 @@ LOCAL = Shape(
     keys=(
         Key("env", string(), "the environment variable naming the folder", required=True),
         Key("tree-sha256", _SHA256, "the folder's tree hash, checked when given"),
+        Key(
+            "contents",
+            string(),
+            "one sentence saying what the folder must hold (shown when it is missing)",
+        ),
     ),
 )
 WHEEL_FILE = Shape(
@@ -187,6 +192,7 @@ class ArtifactSource:
 class LocalSource:
     env: str
     tree_sha256: str | None = None
+    contents: str | None = None  # what the folder must hold, for the missing-data hint
 
     def substituted(self, values: Mapping[str, str]) -> LocalSource:
         return self
@@ -287,6 +293,7 @@ def parse_install_entry(
         source = LocalSource(
             env=s.str("env", required=True) or "",
             tree_sha256=_hash(s, "tree-sha256", SHA256_RE, "sha256"),
+            contents=s.str("contents"),
         )
     elif kind == "wheel-file":
         s = Section(body, at, problems, WHEEL_FILE.names)

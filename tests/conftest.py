@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -43,3 +43,56 @@ def server(wheels: Any) -> Iterator[Any]:
         yield srv
     finally:
         srv.stop()
+
+
+# -- an offline project run as users run it (tests/cli, tests/security and others) -----------
+
+
+@pytest.fixture
+def make_project(tmp_path: Path, server: Any) -> Callable[..., Any]:
+    """make_project(**options) -> Project under tmp_path/project with MLENV_HOME tmp_path/home."""
+
+    def _make(name: str = "project", **options: Any) -> Any:
+        return localpypi.write_project(tmp_path / name, tmp_path / "home", server, **options)
+
+    return _make
+
+
+@pytest.fixture
+def project(make_project: Callable[..., Any]) -> Any:
+    return make_project()
+
+
+@pytest.fixture
+def mlenv() -> Callable[..., Any]:
+    """mlenv(project, *args, env=None, timeout=120) -> Result, via `python -m mlenv`."""
+    return localpypi.run_mlenv
+
+
+@pytest.fixture
+def resolved(project: Any, mlenv: Callable[..., Any]) -> Any:
+    result = mlenv(project, "resolve")
+    assert result.returncode == 0, str(result)
+    return project
+
+
+@pytest.fixture
+def installed(resolved: Any, mlenv: Callable[..., Any]) -> Any:
+    """A resolved and installed project; `.env` is its environment folder."""
+    result = mlenv(resolved, "install")
+    assert result.returncode == 0, str(result)
+    resolved.env = Path(result.stdout.strip())
+    return resolved
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[..., Any]:
+    """cli(folder, *args, home=…, server=…) -> Result: `mlenv.cli.main.main(args)` in-process,
+    in `folder`, with the environment the subprocess runs get."""
+
+    def _run(folder: Path, *args: str, home: Path, server: Any = None) -> Any:
+        return localpypi.run_in_process(
+            monkeypatch, capsys, folder, args, localpypi.child_environ(home, server)
+        )
+
+    return _run

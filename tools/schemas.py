@@ -1,4 +1,4 @@
-"""Write the JSON Schemas of the lock, manifest, recipe and target formats into `schemas/`.
+"""Write the JSON Schemas of the lock, manifest, recipe, sweep and target formats into `schemas/`.
 
     python tools/schemas.py           # (re)write schemas/*.schema.json from the models
     python tools/schemas.py --check   # exit 1 when the files differ from what it would write

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MAPPED = {"resolver": "resolver", "envs": "envs", "harness": "harness"}
+MAPPED = {"resolver": "resolver", "envs": "envs", "harness": "harness", "resultsdb": "resultsdb", "explore": "explore"}
 
 
 def main() -> int:

@@ -35,6 +35,8 @@ class OpenVinoRunner:
 
 
 class OpenVinoBackend:
+    SESSION_THREADS = True  # threads are a setting of each session, not of the process
+
     def __init__(self, model: ModelSpec, spec: BackendSpec) -> None:
         require_format(model, "openvino", ("openvino", "onnx"))
         core = ov.Core()

@@ -44,6 +44,8 @@ def choose_providers(available: Sequence[str]) -> list[str]:
 class OnnxRuntimeBackend:
     """Sessions are thread-safe: every worker shares this one."""
 
+    SESSION_THREADS = True  # threads are a setting of each session, not of the process
+
     def __init__(self, model: ModelSpec, spec: BackendSpec) -> None:
         require_format(model, "onnxruntime", ("onnx",))
         options = ort.SessionOptions()

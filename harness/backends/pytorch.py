@@ -58,6 +58,9 @@ class TorchBackend:
     def runner(self) -> Runner:
         return self
 
+    def parameter_count(self) -> int:
+        return sum(int(p.numel()) for p in self._module.parameters())
+
     def run(self, inputs: Sequence[NDArray[Any]]) -> list[NDArray[Any]]:
         tensors = [torch.from_numpy(np.asarray(a)).to(self._device) for a in inputs]
         with torch.inference_mode():

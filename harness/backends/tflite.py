@@ -51,6 +51,8 @@ class LiteRtRunner:
 
 
 class LiteRtBackend:
+    SESSION_THREADS = True  # threads are a setting of each session, not of the process
+
     def __init__(self, model: ModelSpec, spec: BackendSpec) -> None:
         require_format(model, "tflite", ("tflite",))
         self._model = model

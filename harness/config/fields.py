@@ -118,3 +118,24 @@ def items(p: Problems, d: Mapping[str, object], key: str, path: str) -> list[obj
         p.add(join(path, key), f"expected a list, found {type(value).__name__}")
         return []
     return value
+
+
+def number(p: Problems, d: Mapping[str, object], key: str, path: str, *, default: float) -> float:
+    """A number > 0 (an integer is taken as a float)."""
+    value = d.get(key, default)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 < value < float("inf")
+    ):
+        p.add(join(path, key), f"expected a number > 0, found {value!r}")
+        return default
+    return float(value)
+
+
+def boolean(p: Problems, d: Mapping[str, object], key: str, path: str) -> bool:
+    value = d.get(key, False)
+    if not isinstance(value, bool):
+        p.add(join(path, key), f"expected true or false, found {value!r}")
+        return False
+    return value

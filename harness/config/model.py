@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -163,6 +163,37 @@ class BackendSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Calibrate:
+    """Which knobs the harness may choose itself in a performance run (true: the user did not
+    fix it): ``max-batch``, ``workers`` and ``threads`` for throughput, ``expected`` for
+    LoadGen's expected QPS/latency (``target_qps``/``target_latency`` when the settings name
+    none of them for the scenario)."""
+
+    KEYS: ClassVar[Keys] = Keys((), ("max-batch", "workers", "threads", "expected"))
+
+    max_batch: bool = False
+    workers: bool = False
+    threads: bool = False
+    expected: bool = False
+
+    def any(self) -> bool:
+        return self.max_batch or self.workers or self.threads or self.expected
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.KEYS.check(
+            {
+                "max-batch": self.max_batch,
+                "workers": self.workers,
+                "threads": self.threads,
+                "expected": self.expected,
+            }
+        )
+
+
+PROBE_BUDGET_S = 3.0
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunConfig:
     KEYS: ClassVar[Keys] = Keys(
         (
@@ -176,7 +207,17 @@ class RunConfig:
             "data",
             "backend",
         ),
-        ("settings", "lock", "target", "cache_dir", "compliance", "watchdog_s"),
+        (
+            "settings",
+            "lock",
+            "target",
+            "cache_dir",
+            "compliance",
+            "watchdog_s",
+            "calibrate",
+            "samples",
+            "probe_budget_s",
+        ),
     )
     TARGET_KEYS: ClassVar[Keys] = Keys((), ("name", "facts"))
 
@@ -195,6 +236,20 @@ class RunConfig:
     cache_dir: Path | None = None  # preprocessed samples, memory-mapped; None: no cache
     compliance: ComplianceSpec | None = None
     watchdog_s: int = 600  # no sample completed for this long while some are due: abort
+    calibrate: Calibrate = field(default_factory=Calibrate)
+    samples: int | None = None  # a subset: the first N samples of the dataset
+    probe_budget_s: float = PROBE_BUDGET_S  # the calibration probe's time cap
+
+    @property
+    def data_used(self) -> DataSpec:
+        """The dataset as this run uses it: its first ``samples`` when a subset is asked for."""
+        if self.samples is None:
+            return self.data
+        return replace(
+            self.data,
+            samples=self.samples,
+            performance_sample_count=min(self.data.performance_sample_count, self.samples),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document `from_dict` reads back to an equal value."""
@@ -214,7 +269,11 @@ class RunConfig:
                 {"name": self.target_name, "facts": dict(self.target_facts)}
             ),
             "watchdog_s": self.watchdog_s,
+            "calibrate": self.calibrate.to_dict(),
+            "probe_budget_s": self.probe_budget_s,
         }
+        if self.samples is not None:
+            out["samples"] = self.samples
         if self.cache_dir is not None:
             out["cache_dir"] = str(self.cache_dir)
         if self.compliance is not None:
@@ -249,7 +308,15 @@ class RunConfig:
             cache_dir=f.absolute_path(p, top, "cache_dir", "") if "cache_dir" in top else None,
             compliance=_compliance(p, top["compliance"]) if "compliance" in top else None,
             watchdog_s=f.integer(p, top, "watchdog_s", "", minimum=1, default=600),
+            calibrate=_calibrate(p, top.get("calibrate", {})),
+            samples=f.integer(p, top, "samples", "", minimum=1) if "samples" in top else None,
+            probe_budget_s=f.number(p, top, "probe_budget_s", "", default=PROBE_BUDGET_S),
         )
+        if config.samples is not None and config.samples > config.data.samples:
+            p.add(
+                "samples",
+                f"{config.samples} is more than the dataset recipe's {config.data.samples} samples",
+            )
         p.raise_if_any(source, hint="the run config is written by `mlenv run`; re-run it")
         return config
 
@@ -317,6 +384,16 @@ def _backend(p: f.Problems, value: object) -> BackendSpec:
         max_batch=f.integer(p, d, "max_batch", "backend", minimum=1, default=1024),
         workers=f.integer(p, d, "workers", "backend", minimum=0, default=0),
         max_delay_us=f.integer(p, d, "max_delay_us", "backend", minimum=0, default=100),
+    )
+
+
+def _calibrate(p: f.Problems, value: object) -> Calibrate:
+    d = Calibrate.KEYS.read(p, value, "calibrate")
+    return Calibrate(
+        max_batch=f.boolean(p, d, "max-batch", "calibrate"),
+        workers=f.boolean(p, d, "workers", "calibrate"),
+        threads=f.boolean(p, d, "threads", "calibrate"),
+        expected=f.boolean(p, d, "expected", "calibrate"),
     )
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..errors import HarnessError
+from ..errors import HarnessError, TooFewSamples
 from .dataset import (
     Allocate,
     Dataset,
@@ -64,10 +64,7 @@ def load_object_detection(
             f"preprocessor {NAME}: {annotations} is not a COCO annotation file: {e}"
         ) from e
     if len(images) < samples:
-        raise HarnessError(
-            f"{annotations}: has {len(images)} images, the dataset recipe says {samples} samples",
-            hint="check data.samples against the dataset recipe",
-        )
+        raise TooFewSamples(str(annotations), found=len(images), wanted=samples, unit="images")
     images = images[:samples]
     height, width = p["size"]
     image_module = pillow(NAME)

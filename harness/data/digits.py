@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import HarnessError
+from ..errors import HarnessError, TooFewSamples
 from .dataset import Allocate, Dataset, labels_as_int, take_params
 
 PIXELS = 64
@@ -28,12 +28,13 @@ def load_digits(
             f"dataset {path}: cannot read it as a digits csv.gz: {e}",
             hint="the file should be gzip-compressed rows of 64 pixel values and a label",
         ) from e
-    if table.shape[1] != PIXELS + 1 or table.shape[0] < samples:
+    if table.shape[1] != PIXELS + 1:
         raise HarnessError(
-            f"dataset {path}: has {table.shape[0]} rows of {table.shape[1]} columns, "
-            f"expected at least {samples} rows of {PIXELS + 1}",
-            hint="check data.samples against the dataset recipe",
+            f"dataset {path}: has rows of {table.shape[1]} columns, expected {PIXELS + 1}",
+            hint="the file should be gzip-compressed rows of 64 pixel values and a label",
         )
+    if table.shape[0] < samples:
+        raise TooFewSamples(f"dataset {path}", found=table.shape[0], wanted=samples, unit="rows")
     table = table[:samples]
     features = allocate((samples, PIXELS), "float32")
     np.divide(table[:, :PIXELS], scale, out=features, casting="same_kind")

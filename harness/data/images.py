@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..errors import HarnessError
+from ..errors import HarnessError, TooFewSamples
 from .dataset import (
     Allocate,
     Dataset,
@@ -185,7 +185,4 @@ def _read_list(listing: Path, samples: int, *, name: str) -> list[tuple[str, int
         entries.append((parts[0], int(parts[1])))
         if len(entries) == samples:
             return entries
-    raise HarnessError(
-        f"{listing}: lists {len(entries)} images, the dataset recipe says {samples} samples",
-        hint="check data.samples against the dataset recipe",
-    )
+    raise TooFewSamples(str(listing), found=len(entries), wanted=samples, unit="images listed")

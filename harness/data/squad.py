@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import HarnessError
+from ..errors import HarnessError, TooFewSamples
 from .dataset import Allocate, Dataset, Param, count, dataset_file, flag, one_of, read_params, text
 from .wordpiece import WordPiece, read_vocab
 
@@ -89,7 +89,4 @@ def _questions(path: Path, samples: int) -> list[tuple[str, str, str, list[str]]
                         return out
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise HarnessError(f"preprocessor {NAME}: {path} is not a SQuAD file: {e}") from e
-    raise HarnessError(
-        f"{path}: has {len(out)} questions, the dataset recipe says {samples} samples",
-        hint="check data.samples against the dataset recipe",
-    )
+    raise TooFewSamples(str(path), found=len(out), wanted=samples, unit="questions")

@@ -27,7 +27,11 @@ def result_document(
     backend_provider: str | None = None,
     compliance: Mapping[str, object] | None = None,
     window_ns: Mapping[str, int] | None = None,
+    benchmark_config: Mapping[str, object] | None = None,
+    model: Mapping[str, object] | None = None,
 ) -> dict[str, object]:
+    """CONTRACTS §8's document, plus (§11) ``samples`` (the count used), ``benchmark_config``
+    and ``model`` when given, and ``window_ns``."""
     doc: dict[str, object] = {
         "version": RESULT_VERSION,
         "benchmark": config.benchmark,
@@ -51,8 +55,13 @@ def result_document(
             "target": {"name": config.target_name, "facts": dict(config.target_facts)},
             "backend": backend,
             "settings": dict(settings),
+            "samples": config.data.samples,
         }
     )
+    if benchmark_config is not None:
+        doc["benchmark_config"] = dict(benchmark_config)
+    if model is not None:
+        doc["model"] = dict(model)
     if window_ns is not None:  # the LoadGen call's span, for the energy read around it
         doc["window_ns"] = dict(window_ns)
     return doc

@@ -61,7 +61,13 @@ def _facts(r: Row) -> dict[str, Any]:
 def _title(results: Sequence[Row]) -> str:
     names = sorted({f"{r.get('benchmark')} on {r.get('dataset')}" for r in results})
     target = next((r.get("target", {}).get("name") for r in results), None)
-    return f"{', '.join(names)} · {target}"
+    how = [str(p) for p in dict.fromkeys(r.get("profile") for r in results) if p]
+    repeats = max(
+        (len(r["repeats"]) for r in results if isinstance(r.get("repeats"), list)), default=1
+    )
+    if repeats > 1:
+        how.append(f"medians of {repeats} repeats")
+    return f"{', '.join(names)} · {target}" + (f" · {', '.join(how)}" if how else "")
 
 
 def _wide(results: Sequence[Row]) -> Table:

@@ -1,28 +1,24 @@
 """Running the harness for a benchmark: shared by `mlenv run` and `mlenv reproduce`.
 
-One harness process per (scenario, mode), then per compliance test: the env's interpreter,
-isolated (`-I`), sees only the env's packages plus a folder that holds nothing but the harness
-package. The harness guards itself against hangs (its watchdog ends a test whose samples stop
-completing); here an interrupt stops the child before mlenv exits. Each run writes into a
-temporary sibling of its result folder, renamed into place only once the harness succeeded
-(`staging`): an interrupted or failed run leaves the previous result whole.
+One harness process per (scenario, mode), then per compliance test (`harnessproc` starts and
+supervises it), measured as `mlenv run` asks (`measure.Measure`: profile, calibration, subset,
+repeats) and with what mlenv measures around it (energy, peak memory, the machine, the env's
+size). Each run writes into a temporary sibling of its result folder, renamed into place only
+once the harness succeeded and its result.json is whole (`staging`): an interrupted or failed
+run leaves the previous result whole.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import contextlib
 import json
 import os
-import shlex
+import shutil
 import signal
-import subprocess
-import sys
-import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mlenv.envs.activation import activation
 from mlenv.envs.materialize import Environment
 from mlenv.errors import LockError, RunError
 from mlenv.harness.config.model import (
@@ -35,61 +31,19 @@ from mlenv.harness.config.model import (
 )
 from mlenv.index import Located
 from mlenv.lock import LockTarget
+from mlenv.machine import machine_facts
 from mlenv.manifest import Benchmark
 
+from . import harnessproc
+from . import measure as measure_mod
 from . import staging as staging_mod
+from .energy import EnergySampler
+from .measure import Measure
 from .project import Project
 
 COMPLIANCE_TESTS = ("TEST01", "TEST04")
+MODES_ORDER = ("performance", "accuracy")
 CACHE = ".harness-cache"  # in the env folder: preprocessed samples, memory-mapped
-STOP_GRACE_S = 10
-
-# Run in the env's interpreter as `-c BOOTSTRAP PARENT_PID HARNESS_FOLDER --config FILE`. The
-# harness dies with mlenv: on Linux the kernel sends it SIGKILL when mlenv's thread that started it
-# ends (PR_SET_PDEATHSIG; `mlenv` starts it from its main thread), and a parent already gone by
-# then (the race before prctl) is caught by comparing getppid(); elsewhere a daemon thread polls
-# getppid() every second. It imports nothing of mlenv.
-BOOTSTRAP = """\
-import os, sys, runpy
-parent = int(sys.argv.pop(1))
-if sys.platform.startswith("linux"):
-    import ctypes
-    ctypes.CDLL(None, use_errno=True).prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
-else:
-    import threading, time
-    def _orphaned():
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os.kill(os.getpid(), 9)
-    threading.Thread(target=_orphaned, name="mlenv-parent-watch", daemon=True).start()
-if os.getppid() != parent:
-    os._exit(137)
-sys.path.insert(0, sys.argv.pop(1))
-runpy.run_module("mlenv_harness", run_name="__main__", alter_sys=True)
-"""
-
-
-def harness_dir() -> Path:
-    spec = importlib.util.find_spec("mlenv.harness")
-    if spec is None or not spec.submodule_search_locations:
-        raise RunError(
-            "the mlenv harness is missing from this installation", hint="reinstall mlenv"
-        )
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-def harness_path(env: Environment) -> Path:
-    """A folder holding only `mlenv_harness` -> the harness package: all the harness sees."""
-    folder = env.path / ".harness"
-    folder.mkdir(exist_ok=True)
-    link = folder / "mlenv_harness"
-    target = harness_dir()
-    if not link.is_symlink() or Path(os.readlink(link)) != target:
-        tmp = folder / f".link-{os.getpid()}"
-        tmp.unlink(missing_ok=True)
-        tmp.symlink_to(target, target_is_directory=True)
-        os.replace(tmp, link)
-    return folder
 
 
 def locked_recipe(project: Project, section: LockTarget, name: str) -> Located:
@@ -220,25 +174,84 @@ def _tensor(spec: Any) -> TensorSpec:
     return TensorSpec(name=spec.name, shape=tuple(spec.shape), dtype=spec.dtype)
 
 
-def run_harness(env: Environment, config: dict[str, Any], project: Project) -> dict[str, Any]:
-    """One harness process; its folder replaces `output_dir` only once it succeeded."""
-    folder = harness_path(env)
+def run_harness(
+    env: Environment,
+    config: dict[str, Any],
+    project: Project,
+    *,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One harness process; its folder replaces `output_dir` only once it succeeded, holding
+    the harness's result.json with what mlenv measured around it (`measure.measured`; `extra`:
+    the facts gathered once per run, else gathered here)."""
     final = Path(config["output_dir"])
     staging = staging_mod.prepare(final)
-    what = config.get("compliance", {}).get("test") or config["mode"]
-    previous = (
-        f"the previous result in {final} is unchanged"
-        if final.exists()
-        else f"nothing was written to {final}"
-    )
+    with _staged(staging, final, config, project):
+        doc = _run_in(env, config, staging, final, project, extra)
+    return _publish(staging, final, doc)
+
+
+def run_repeated(
+    env: Environment,
+    config: dict[str, Any],
+    project: Project,
+    times: int,
+    *,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A performance measurement `times` times, one harness process each, each into its own
+    folder inside the one staging folder; calibration runs in the first, the others are pinned
+    to its choices. The median repeat's logs are published as `output_dir`, with the medians and
+    every repeat in its result.json (`measure.merge_repeats`)."""
+    final = Path(config["output_dir"])
+    staging = staging_mod.prepare(final)
+    docs: list[dict[str, Any]] = []
+    with _staged(staging, final, config, project):
+        for i in range(times):
+            project.reporter.info(f"{config['scenario']} performance: repeat {i + 1} of {times}")
+            here = config if not docs else measure_mod.pin(config, docs[0])
+            docs.append(_run_in(env, here, staging / f"repeat_{i + 1}", final, project, extra))
+        middle = measure_mod.median_index(docs)
+        _promote(staging / f"repeat_{middle + 1}", staging)
+    return _publish(staging, final, measure_mod.merge_repeats(docs, middle))
+
+
+@contextlib.contextmanager
+def _staged(
+    staging: Path, final: Path, config: Mapping[str, Any], project: Project
+) -> Iterator[None]:
+    """Discard `staging` on an interrupt (or a harness that could not start); a harness that
+    failed (RunError) leaves it for its logs."""
     try:
-        returncode = _start(env, folder, {**config, "output_dir": str(staging)}, project)
-    except BaseException as e:  # an interrupt (or a harness that could not start)
+        yield
+    except RunError:
+        raise
+    except BaseException as e:
         staging_mod.discard(staging)
         if isinstance(e, KeyboardInterrupt):
-            project.reporter.warn(f"{config['scenario']} {what} was interrupted; {previous}")
+            project.reporter.warn(
+                f"{config['scenario']} {_what(config)} was interrupted; {_previous(final)}"
+            )
         raise
-    result_file = staging / "result.json"
+
+
+def _run_in(
+    env: Environment,
+    config: Mapping[str, Any],
+    out: Path,
+    final: Path,
+    project: Project,
+    extra: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """One harness process writing into `out`; its result document, measured."""
+    sampler = EnergySampler(harnessproc.meters(project))
+    try:
+        returncode, peak_rss = harnessproc.start(
+            env, harnessproc.harness_path(env), {**config, "output_dir": str(out)}, project, sampler
+        )
+    finally:
+        harnessproc.close_meters(sampler)
+    result_file = out / "result.json"
     if returncode != 0 or not result_file.exists():
         status = (
             f"killed by signal {signal.Signals(-returncode).name}"
@@ -246,60 +259,51 @@ def run_harness(env: Environment, config: dict[str, Any], project: Project) -> d
             else f"exit {returncode}"
         )
         raise RunError(
-            f"the harness failed for {config['scenario']} {what} ({status})",
-            where=str(staging),
-            why=previous,
+            f"the harness failed for {config['scenario']} {_what(config)} ({status})",
+            where=str(out),
+            why=_previous(final),
             hint="see the harness message above; LoadGen's logs of this run are in that folder "
             "(removed by the next run)",
         )
+    doc = json.loads(result_file.read_text(encoding="utf-8"))
+    if extra is None:
+        extra = facts(env, project)
+    return measure_mod.measured(doc, sampler=sampler, peak_rss=peak_rss, folder=out, extra=extra)
+
+
+def facts(env: Environment, project: Project) -> dict[str, Any]:
+    """This machine and the environment's size on disk (result.json's `machine`, `env`)."""
+    return {
+        "machine": machine_facts(project.environ),
+        "env": {"bytes": measure_mod.tree_bytes(env.path)},
+    }
+
+
+def _publish(staging: Path, final: Path, doc: dict[str, Any]) -> dict[str, Any]:
+    """The whole result.json into the staging folder, then the folder into place."""
+    (staging / "result.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     staging_mod.publish(staging, final)
-    return dict(json.loads((final / "result.json").read_text(encoding="utf-8")))
+    return doc
 
 
-def _start(env: Environment, folder: Path, config: dict[str, Any], project: Project) -> int:
-    with tempfile.TemporaryDirectory(prefix="mlenv-run-") as tmp:
-        config_file = Path(tmp, "run.json")
-        config_file.write_text(json.dumps(config, indent=2), encoding="utf-8")
-        child_env = activation(
-            env, {k: v for k, v in project.environ.items() if not k.startswith("PYTHON")}
-        )
-        cmd = [str(env.python), "-I", "-c", BOOTSTRAP, str(os.getpid()), str(folder)]
-        cmd += ["--config", str(config_file)]
-        shown = [*cmd[:3], "<mlenv bootstrap>", *cmd[-2:]]  # BOOTSTRAP is a whole script
-        project.reporter.debug("harness: " + shlex.join(shown))
-        return _supervise(cmd, child_env)
+def _promote(repeat: Path, staging: Path) -> None:
+    """The median repeat's files up into the staging folder; every repeat's folder removed."""
+    for entry in repeat.iterdir():
+        os.replace(entry, staging / entry.name)
+    for folder in staging.glob("repeat_*"):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
-def _supervise(cmd: list[str], child_env: dict[str, str]) -> int:
-    """Run the harness; on an interrupt, stop it (SIGINT, then SIGKILL) before going on.
-
-    The child stays in mlenv's process group, so a terminal's Ctrl-C reaches both; BOOTSTRAP
-    makes it die with mlenv should mlenv itself be killed. Call it from the main thread: Linux's
-    parent-death signal fires when the thread that started the child ends.
-    """
-    proc = subprocess.Popen(cmd, env=child_env, stdin=subprocess.DEVNULL, stdout=_stderr_fd())
-    try:
-        return proc.wait()
-    except BaseException:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        raise
+def _what(config: Mapping[str, Any]) -> str:
+    return str((config.get("compliance") or {}).get("test") or config["mode"])
 
 
-def _stderr_fd() -> int:
-    """Where the harness's stdout goes: mlenv's stderr, never its stdout, which is for `--json`
-    alone (CONTRACTS §9). A stand-in `sys.stderr` without a descriptor (a test's capture):
-    file descriptor 2."""
-    try:
-        sys.stderr.flush()
-        return sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):
-        return 2
+def _previous(final: Path) -> str:
+    return (
+        f"the previous result in {final} is unchanged"
+        if final.exists()
+        else f"nothing was written to {final}"
+    )
 
 
 def result_dir(root: Path, section: LockTarget, bench: Benchmark, scenario: str, mode: str) -> Path:
@@ -319,11 +323,14 @@ def run_benchmark(
     overrides: Mapping[str | None, Mapping[str, Any]],
     results_root: Path,
     compliance: Sequence[str] = (),
+    measure: Measure | None = None,
 ) -> list[dict[str, Any]]:
     """Every scenario x mode, one harness process each; returns the result.json documents.
 
     With ``compliance`` tests (TEST01, TEST04), each scenario also runs the modes they compare
-    with (performance; accuracy for TEST01), then each test into ``<scenario>/<TEST>/``.
+    with (performance; accuracy for TEST01), then each test into ``<scenario>/<TEST>/``, with
+    the performance run's calibrated choices. ``measure``: the profile, calibration, subset and
+    repeats (`mlenv run`); without it the settings are used as they are, once, uncalibrated.
     """
     unknown = [t for t in compliance if t not in COMPLIANCE_TESTS]
     if unknown:
@@ -332,13 +339,8 @@ def run_benchmark(
             hint=f"one of {', '.join(COMPLIANCE_TESTS)}",
         )
     tests = list(dict.fromkeys(compliance))
-    needed = set(modes)
-    if tests:
-        needed.add("performance")
-    if "TEST01" in tests:
-        needed.add("accuracy")
-    run_modes = list(dict.fromkeys(modes))
-    run_modes += [m for m in ("performance", "accuracy") if m in needed and m not in run_modes]
+    run_modes = _modes_for(modes, tests)
+    extra = measure.extra() if measure is not None else None
     results = []
     for scenario in scenarios:
         settings = {
@@ -346,11 +348,14 @@ def run_benchmark(
             **overrides.get(None, {}),
             **overrides.get(scenario, {}),
         }
+        reference: dict[str, Any] | None = None
         for mode in run_modes:
             out = result_dir(results_root, section, bench, scenario, mode)
             project.reporter.info(f"running {bench.model} {scenario} {mode}")
             config = run_config(project, env, section, bench, scenario, mode, settings, out)
-            results.append(run_harness(env, config, project))
+            results.append(_measure(env, config, project, measure, extra))
+            if mode == "performance":
+                reference = results[-1]
         for test in tests:
             base = results_root / section.name / bench.model / scenario
             project.reporter.info(f"running {bench.model} {scenario} compliance {test}")
@@ -366,5 +371,38 @@ def run_benchmark(
                 compliance=test,
                 reference_dir=base,
             )
-            results.append(run_harness(env, config, project))
+            results.append(_measure(env, config, project, measure, extra, reference=reference))
     return results
+
+
+def _modes_for(modes: Sequence[str], tests: Sequence[str]) -> list[str]:
+    """The modes asked, then those the compliance tests compare with (performance; accuracy
+    for TEST01)."""
+    needed = set(modes)
+    if tests:
+        needed.add("performance")
+    if "TEST01" in tests:
+        needed.add("accuracy")
+    run_modes = list(dict.fromkeys(modes))
+    return run_modes + [m for m in MODES_ORDER if m in needed and m not in run_modes]
+
+
+def _measure(
+    env: Environment,
+    config: dict[str, Any],
+    project: Project,
+    measure: Measure | None,
+    extra: Mapping[str, Any] | None,
+    *,
+    reference: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One run config measured as `measure` says: repeated (a performance run), or pinned to
+    the `reference` run's calibrated choices (a compliance test)."""
+    if measure is None:
+        return run_harness(env, config, project)
+    config = measure.apply(config)
+    if reference is not None:
+        config = measure_mod.pin(config, reference)
+    elif config["mode"] == "performance" and measure.repeat > 1:
+        return run_repeated(env, config, project, measure.repeat, extra=extra)
+    return run_harness(env, config, project, extra=extra)

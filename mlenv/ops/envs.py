@@ -14,6 +14,7 @@ from typing import Any
 
 from mlenv.envs.gc import (
     EnvInfo,
+    GcReport,
     References,
     Removed,
     clean_caches,
@@ -179,24 +180,29 @@ def remove(
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GcResult:
-    dry_run: bool
-    projects: tuple[Path, ...]  # every project whose references were kept
-    removed: tuple[Removed, ...]  # what went (or, dry, would go)
-    kept: dict[str, int]  # objects, trees
+    """What `gc` removed (or, dry, would remove), over every project whose references counted."""
 
-    def totals(self) -> dict[str, dict[str, int]]:
-        """kind -> count, size and freed bytes."""
-        out: dict[str, dict[str, int]] = {}
-        for r in self.removed:
-            t = out.setdefault(r.kind, {"count": 0, "size": 0, "freed": 0})
-            t["count"] += 1
-            t["size"] += r.size
-            t["freed"] += r.freed
-        return out
+    projects: tuple[Path, ...]
+    report: GcReport
+
+    @property
+    def dry_run(self) -> bool:
+        return self.report.dry_run
+
+    @property
+    def removed(self) -> list[Removed]:
+        return self.report.removed
 
     @property
     def freed(self) -> int:
-        return sum(r.freed for r in self.removed)
+        return self.report.freed
+
+    @property
+    def kept(self) -> dict[str, int]:
+        return self.report.kept
+
+    def totals(self) -> dict[str, dict[str, int]]:
+        return self.report.totals()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -204,7 +210,7 @@ class GcResult:
             "projects": [str(p) for p in self.projects],
             "removed": self.totals(),
             "freed": self.freed,
-            "kept": dict(self.kept),
+            "kept": dict(self.report.kept),
             "items": [
                 {"kind": r.kind, "path": str(r.path), "size": r.size, "freed": r.freed}
                 for r in self.removed
@@ -327,9 +333,4 @@ def gc(
         ),
         caches=(lambda dry: clean_caches(project.home, project.uv, dry)) if caches else None,
     )
-    return GcResult(
-        dry_run=report.dry_run,
-        projects=tuple(counted),
-        removed=tuple(report.removed),
-        kept=dict(report.kept),
-    )
+    return GcResult(projects=tuple(counted), report=report)

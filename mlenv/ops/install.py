@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from mlenv.envs.activation import activation
 from mlenv.envs.artifacts import ArtifactContext, changed_error
@@ -13,9 +14,9 @@ from mlenv.envs.download import FetchOptions
 from mlenv.envs.materialize import Environment, check_env, materialize
 from mlenv.envs.store import Store
 from mlenv.envs.venv import UvRunner
-from mlenv.errors import InstallError
-from mlenv.lock import LockTarget
-from mlenv.paths import project_env_dir
+from mlenv.errors import InstallError, MlenvError
+from mlenv.lock import ArtifactPin, LockTarget
+from mlenv.sources import LocalSource
 
 from .project import Project
 from .resolve import current_lock
@@ -37,6 +38,41 @@ def check_runs_here(project: Project, section: LockTarget) -> None:
             f"target {section.name} ({f.get('os')}-{f.get('arch')}) cannot be installed on this "
             f"machine ({host.os}-{host.arch})",
             hint="install it on a machine of that kind, or pick another target with --target",
+        )
+
+
+def local_contents(project: Project, pin: ArtifactPin) -> str | None:
+    """What the folder of a `local:` source must hold: its recipe's `contents:` sentence (the
+    recipe found in the project's index by the pin's package), or None."""
+    try:
+        located = project.index.get(pin.package)
+    except MlenvError:  # an index that does not load: the hint goes without the sentence
+        return None
+    if located is None:
+        return None
+    for entry in located.recipe.install:
+        source = entry.source
+        if isinstance(source, LocalSource) and source.env == pin.local_env and source.contents:
+            return source.contents
+    return None
+
+
+def check_local_data(project: Project, section: LockTarget) -> None:
+    """Every folder of data the user supplies (`local:` sources) is there before any work; if
+    not, the diagnostic says which variable to set and what the folder must hold."""
+    for pin in section.artifacts:
+        if not pin.local_env:
+            continue
+        value = project.environ.get(pin.local_env)
+        if value and Path(value).is_dir():
+            continue
+        contents = local_contents(project, pin)
+        export = f"export {pin.local_env}=/path/to/the/data and run the command again"
+        raise InstallError(
+            f"{pin.package} needs data you supply: set {pin.local_env} to its folder",
+            where=f"artifact {pin.name} of {pin.package}",
+            why=f"{pin.local_env} is {'unset' if not value else f'not a folder: {value}'}",
+            hint=f"the folder must hold {contents}; {export}" if contents else export,
         )
 
 
@@ -78,6 +114,7 @@ def ensure_env(
     against the lock (cheaply by stat; every file hashed with `verify`): a changed file is an
     IntegrityError before anything uses it."""
     check_runs_here(project, section)
+    check_local_data(project, section)
     store = Store(project.home)
     try:
         store.remember_project(project.project_dir)  # `mlenv env gc` keeps what it uses
@@ -93,7 +130,7 @@ def ensure_env(
     )
     env, built = materialize(
         section,
-        project_env_dir(project.project_dir, section.name),
+        project.env_dir(section.name),
         python=project.python_for(section),
         uv=uv_runner(project),
         ctx=artifact_ctx,

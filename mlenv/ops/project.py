@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from mlenv.errors import LockError, UsageError
 from mlenv.host import detect_host
 from mlenv.lock import Lock, LockTarget, load_lock
-from mlenv.names import component_problem
-from mlenv.paths import builtin_recipes_dir, mlenv_home
+from mlenv.names import check_component, component_problem, within
+from mlenv.paths import builtin_recipes_dir, mlenv_home, project_env_dir
 from mlenv.reporter import NullReporter, Reporter
 from mlenv.target import Target
 
@@ -54,6 +54,9 @@ class Project:
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     reporter: Reporter = field(default_factory=NullReporter)
     offline: bool = False
+    # where the environments live, one folder per target (default `<project>/.mlenv/envs`);
+    # `mlenv explore` points every point of one lock section at one shared folder
+    env_root: Path | None = None
 
     @classmethod
     def open(
@@ -84,6 +87,13 @@ class Project:
     @property
     def lock_path(self) -> Path:
         return (self.lock_file or self.project_dir / "mlenv.lock").absolute()
+
+    def env_dir(self, target: str) -> Path:
+        """The environment folder of lock section `target` (one safe name, kept inside)."""
+        if self.env_root is None:
+            return project_env_dir(self.project_dir, target)
+        check_component(target, "target")
+        return within(self.env_root, target, what="environment folder")
 
     @cached_property
     def home(self) -> Path:
@@ -253,9 +263,14 @@ class Project:
         settings: Mapping[str, Any] | None = None,
         target: str | None = None,
         frozen: bool = False,
+        profile: str | None = None,
+        samples: int | None = None,
+        repeat: int = 1,
         **options: Any,
     ) -> list[dict[str, Any]]:
-        """Measure the manifest's benchmark; the result.json documents (CONTRACTS §8)."""
+        """Measure the manifest's benchmark; the result.json documents (CONTRACTS §8, §11).
+        `profile`: quick | submission (default: the manifest's, else quick); `samples`: run on
+        the dataset's first N; `repeat`: each performance measurement N times."""
         from .run import RunRequest, run
 
         request = RunRequest(
@@ -264,6 +279,9 @@ class Project:
             settings=dict(settings or {}),
             target=target,
             frozen=frozen,
+            profile=profile,
+            samples=samples,
+            repeat=repeat,
             **options,
         )
         return run(self, request).results

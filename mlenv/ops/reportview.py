@@ -10,17 +10,64 @@ from typing import Any
 
 from .verdicts import Figure, Reproduction, fmt
 
+HARDWARE = (  # `mlenv.machine` facts, in the order shown
+    ("cpu", "CPU"),
+    ("cores", "cores"),
+    ("cores_available", "cores available"),
+    ("memory_bytes", "memory"),
+    ("accelerators", "accelerators"),
+)
+
 
 def machine_rows(rep: Reproduction) -> list[tuple[str, str, str]]:
-    """(fact, locked target, reproducing host) for every fact either side has."""
+    """(fact, recorded, reproducing) for the hardware (CPU model, cores, memory, accelerators:
+    the recorded result.json's `machine` vs this machine), then every fact of the locked target
+    vs the reproducing host."""
+    rows = []
+    for key, label in HARDWARE:
+        a, b = rep.recorded_hardware.get(key), rep.hardware.get(key)
+        if key == "cores_available" and a is None and b is None:
+            continue
+        rows.append((label, _hardware(key, a), _hardware(key, b)))
     keys = sorted(set(rep.recorded_facts) | set(rep.machine))
-    return [(k, _fact(rep.recorded_facts.get(k)), _fact(rep.machine.get(k))) for k in keys]
+    rows += [(k, _fact(rep.recorded_facts.get(k)), _fact(rep.machine.get(k))) for k in keys]
+    return rows
+
+
+def _hardware(key: str, value: Any) -> str:
+    if key == "memory_bytes" and isinstance(value, int | float):
+        return gib(value)
+    if key == "accelerators" and isinstance(value, list):
+        return "; ".join(_accelerator(a) for a in value) or "none"
+    return _fact(value)
+
+
+def gib(value: float) -> str:
+    return f"{value / 2**30:.1f} GiB"
+
+
+def _accelerator(a: Any) -> str:
+    if not isinstance(a, Mapping):
+        return str(a)
+    memory = a.get("memory_bytes")
+    size = f" ({gib(memory)})" if isinstance(memory, int | float) else ""
+    return f"{a.get('kind', '?')} {a.get('name') or '?'}{size}"
 
 
 def _fact(value: Any) -> str:
     if isinstance(value, Mapping):
         return ", ".join(f"{k} {v}" for k, v in sorted(value.items()))
     return "-" if value is None else str(value)
+
+
+def rules(rep: Reproduction) -> str:
+    """The comparison rules in one paragraph, with every widened tolerance."""
+    text = (
+        "Accuracy and validity must match exactly; throughput (the median of the repeated runs) "
+        f"within {rep.tolerance:g} %"
+    )
+    widenings = rep.widenings()
+    return text + (": " + "; ".join(widenings) + "." if widenings else ".")
 
 
 def _status(f: Figure) -> str:
@@ -39,8 +86,7 @@ def render_markdown(rep: Reproduction) -> str:
     lines = [
         f"# Reproduction of {rep.bundle}",
         "",
-        f"Target `{rep.target}`, lock section `{rep.lock}`. Accuracy and validity must match "
-        f"exactly; throughput within {rep.tolerance:g} %.",
+        f"Target `{rep.target}`, lock section `{rep.lock}`. {rules(rep)}",
         "",
         "| badge | verdict | why |",
         "| --- | --- | --- |",
@@ -65,7 +111,7 @@ def render_markdown(rep: Reproduction) -> str:
         "",
         "## Machines",
         "",
-        "| fact | locked target | reproduced on |",
+        "| fact | recorded on | reproduced on |",
         "| --- | --- | --- |",
     ]
     lines += [f"| {k} | {a} | {b} |" for k, a, b in machine_rows(rep)]
@@ -154,7 +200,8 @@ def charts(figures: Sequence[Figure], tolerance: float) -> list[str]:
         sps = [f for f in own if f.metric == "samples_per_second"]
         if sps:
             rows = [("samples/s", f.recorded, f.reproduced) for f in sps]
-            out.append(bar_chart(f"{scenario}: throughput", rows, tolerance=tolerance))
+            band = max((f.tolerance for f in sps if f.tolerance is not None), default=tolerance)
+            out.append(bar_chart(f"{scenario}: throughput", rows, tolerance=band))
         lat = [f for f in own if f.metric.startswith("latency_ns.")]
         if lat:
             rows = [
@@ -204,12 +251,12 @@ def render_html(rep: Reproduction) -> str:
         f"<h1>Reproduction of {e(rep.bundle)}: "
         f"<span class='{'yes' if rep.reproduced else 'no'}'>{e(verdict)}</span></h1>"
         f"<p>Target <code>{e(rep.target)}</code>, lock section <code>{e(rep.lock)}</code>. "
-        f"Accuracy and validity must match exactly; throughput within {rep.tolerance:g} %.</p>"
+        f"{e(rules(rep))}</p>"
         f"<table><tr><th>badge</th><th>verdict</th><th>why</th></tr>{badge_rows}</table>"
         f"<h2>Recorded vs reproduced</h2><div class='charts'>{''.join(charts(rep.figures, rep.tolerance))}</div>"
         "<table><tr><th>scenario</th><th>mode</th><th>figure</th><th>recorded</th>"
         f"<th>reproduced</th><th>change</th><th>check</th></tr>{figure_rows}</table>"
-        "<h2>Machines</h2><table><tr><th>fact</th><th>locked target</th><th>reproduced on</th></tr>"
+        "<h2>Machines</h2><table><tr><th>fact</th><th>recorded on</th><th>reproduced on</th></tr>"
         + "".join(
             f"<tr><td>{e(k)}</td><td>{e(a)}</td><td>{e(b)}</td></tr>"
             for k, a, b in machine_rows(rep)

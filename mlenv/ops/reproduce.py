@@ -28,12 +28,14 @@ from mlenv.envs.store import Store
 from mlenv.errors import IntegrityError, MlenvError, UsageError
 from mlenv.index import RecipeIndex, RecipeRoot, index_roots, load_index
 from mlenv.lock import LockTarget, load_lock
-from mlenv.manifest import MODES, SCENARIOS
+from mlenv.machine import machine_facts
+from mlenv.manifest import DEFAULT_PROFILE, MODES, SCENARIOS, Benchmark
 from mlenv.names import within
 from mlenv.paths import BUILTIN_PREFIX, builtin_recipes_dir
 
 from .benchrun import run_benchmark
 from .install import ensure_env
+from .measure import Measure, tree_bytes
 from .project import Project
 from .reportview import render_html, render_markdown
 from .verdicts import Reproduction, badges, compare
@@ -42,6 +44,10 @@ MARKER = ".mlenv-reproduction"
 WORK = ("bundle", "project", "builtin", "home", "results")
 REPORTS = ("report.md", "report.html", "report.json")
 ENV_KEYS = ("target", "lock", "pypi", "conda", "artifacts", "system")
+MIN_REPEATS = 3  # a performance result is measured again at least this many times by default
+# ... and a result recorded from one run this many: with 3 runs here, a single recorded run on a
+# merely noisy machine falls outside 2 x their spread about one time in ten; with 5, one in fifty
+SINGLE_RUN_REPEATS = 5
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -165,9 +171,89 @@ def _order(doc: dict[str, Any]) -> tuple[int, int]:
     )
 
 
-def _reason(stage: str, e: MlenvError) -> str:
+def _reason(stage: str, e: MlenvError, *, hint: bool = False) -> str:
     why = f": {e.why.splitlines()[0]}" if e.why else ""
-    return f"{stage}: {e.message}{why}"
+    return f"{stage}: {e.message}{why}" + (f" ({e.hint})" if hint and e.hint else "")
+
+
+def calibrated_keys(doc: Mapping[str, Any]) -> set[str]:
+    """The settings the recorded run's calibration chose (`benchmark_config.calibrated_keys`;
+    absent: none): this machine calibrates its own."""
+    config = doc.get("benchmark_config")
+    keys = config.get("calibrated_keys") if isinstance(config, Mapping) else None
+    return {str(k) for k in keys} if isinstance(keys, list) else set()
+
+
+def rerun_settings(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The recorded LoadGen settings minus the ones calibration chose, so that expected QPS and
+    latencies are calibrated again on the reproducing machine and validity is its own."""
+    settings = doc.get("settings")
+    if not isinstance(settings, Mapping):
+        return {}
+    dropped = calibrated_keys(doc)
+    return {k: v for k, v in settings.items() if k not in dropped}
+
+
+def repeats_for(doc: Mapping[str, Any], repeat: int | None) -> int:
+    """How many times to measure a recorded result again: `repeat` when given; else a
+    performance result as often as it was (at least MIN_REPEATS; SINGLE_RUN_REPEATS for a single
+    recorded run, whose own noise is unseen: only the runs here can show it), an accuracy result
+    once."""
+    if doc.get("mode") != "performance":
+        return 1
+    if repeat is not None:
+        return repeat
+    recorded = doc.get("repeats")
+    if not isinstance(recorded, list) or len(recorded) < 2:
+        return SINGLE_RUN_REPEATS
+    return max(MIN_REPEATS, len(recorded))
+
+
+def measure_for(
+    doc: Mapping[str, Any],
+    bench: Benchmark,
+    times: int,
+    machine: Mapping[str, Any],
+    env_bytes: int | None = None,
+) -> Measure:
+    """How to measure a recorded result again: its profile and subset, `times` repeats, the
+    knobs the bundle's manifest fixes left alone and the rest calibrated on this machine."""
+    profile, samples = doc.get("profile"), doc.get("samples")
+    return Measure(
+        profile=profile if isinstance(profile, str) else DEFAULT_PROFILE,
+        samples=samples if isinstance(samples, int) and not isinstance(samples, bool) else None,
+        repeat=times,
+        fixed=bench.fixed,
+        machine=machine,
+        env_bytes=env_bytes,
+    )
+
+
+def _measure(
+    project: Project,
+    section: LockTarget,
+    env: Environment,
+    bench: Benchmark,
+    doc: Mapping[str, Any],
+    times: int,
+    out: Path,
+    machine: Mapping[str, Any],
+) -> dict[str, Any]:
+    """One recorded scenario x mode measured again, `times` times (the repeats merged by
+    `run_benchmark`: medians at the top, every repeat listed)."""
+    scenario, mode = str(doc.get("scenario")), str(doc.get("mode"))
+    (result,) = run_benchmark(
+        project,
+        section,
+        env,
+        bench,
+        scenarios=[scenario],
+        modes=[mode],
+        overrides={scenario: rerun_settings(doc)},
+        results_root=out / "results",
+        measure=measure_for(doc, bench, times, machine, tree_bytes(env.path)),
+    )
+    return result
 
 
 def rerun(
@@ -176,28 +262,24 @@ def rerun(
     env: Environment,
     recorded: list[dict[str, Any]],
     out: Path,
+    *,
+    repeat: int | None = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """Each recorded scenario x mode again, with its recorded settings; failures as reasons."""
+    """Each recorded scenario x mode again (performance ones repeated, `repeats_for`), with its
+    recorded settings less the calibrated ones; failures as reasons."""
     bench = project.manifest.benchmark
     if bench is None:
         return [], ["the bundle's manifest has no `benchmark:` section to run"]
     docs, failures = [], []
+    machine = machine_facts(project.environ)
     for doc in sorted(recorded, key=_order):
         scenario, mode = str(doc.get("scenario")), str(doc.get("mode"))
         if scenario not in SCENARIOS or mode not in MODES:
             failures.append(f"{doc['_path']}: unknown scenario or mode {scenario} {mode}")
             continue
-        settings = doc.get("settings") if isinstance(doc.get("settings"), dict) else {}
         try:
-            docs += run_benchmark(
-                project,
-                section,
-                env,
-                bench,
-                scenarios=[scenario],
-                modes=[mode],
-                overrides={scenario: dict(settings or {})},
-                results_root=out / "results",
+            docs.append(
+                _measure(project, section, env, bench, doc, repeats_for(doc, repeat), out, machine)
             )
         except MlenvError as e:
             failures.append(_reason(f"{scenario} {mode}", e))
@@ -266,7 +348,11 @@ def write_reports(rep: Reproduction, out: Path) -> dict[str, Path]:
 
 
 def _install_and_rerun(
-    unpacked: Project, section: LockTarget, recorded: list[dict[str, Any]], out: Path
+    unpacked: Project,
+    section: LockTarget,
+    recorded: list[dict[str, Any]],
+    out: Path,
+    repeat: int | None,
 ) -> tuple[Environment | None, list[dict[str, Any]], list[str]]:
     failures: list[str] = []
     docs: list[dict[str, Any]] = []
@@ -275,18 +361,22 @@ def _install_and_rerun(
         detects = catalog_detects(section, unpacked.home)
         env, _ = ensure_env(unpacked, section, detects=detects)
     except MlenvError as e:
-        failures.append(_reason("install", e))
+        failures.append(_reason("install", e, hint=True))  # e.g. what missing data must hold
     if env is not None and recorded:
-        docs, run_failures = rerun(unpacked, section, env, recorded, out)
+        docs, run_failures = rerun(unpacked, section, env, recorded, out, repeat=repeat)
         failures += run_failures
     return env, docs, failures
 
 
-def reproduce(project: Project, bundle: Path, *, out: Path, tolerance: float) -> ReproduceResult:
-    """`bundle` (a file `pack` wrote, or the folder it was unpacked into) reproduced in `out`
-    (a new or empty folder, or one an earlier reproduction made). `project` gives the user's
-    environment, reporter and host; the bundle is installed into its own project and home."""
-    source, out = bundle.absolute(), out.absolute()
+def recorded_machine(recorded: list[dict[str, Any]]) -> dict[str, Any]:
+    """The `machine` (CPU, cores, memory, accelerators) the first recorded result names."""
+    for doc in sorted(recorded, key=_order):
+        if isinstance(doc.get("machine"), dict):
+            return dict(doc["machine"])
+    return {}
+
+
+def _check_arguments(source: Path, tolerance: float, repeat: int | None) -> None:
     if not source.exists():
         raise UsageError(
             f"no bundle at {source}",
@@ -294,6 +384,25 @@ def reproduce(project: Project, bundle: Path, *, out: Path, tolerance: float) ->
         )
     if not tolerance >= 0:
         raise UsageError(f"--tolerance {tolerance} is negative", hint="e.g. --tolerance 5")
+    if repeat is not None and repeat < 1:
+        raise UsageError(f"--repeat {repeat} is less than 1", hint="e.g. --repeat 3")
+
+
+def reproduce(
+    project: Project,
+    bundle: Path,
+    *,
+    out: Path,
+    tolerance: float,
+    repeat: int | None = None,
+) -> ReproduceResult:
+    """`bundle` (a file `pack` wrote, or the folder it was unpacked into) reproduced in `out`
+    (a new or empty folder, or one an earlier reproduction made). `project` gives the user's
+    environment, reporter and host; the bundle is installed into its own project and home.
+    Performance results are measured `repeat` times (default: as often as recorded, at least
+    MIN_REPEATS) and compared by their medians (`mlenv.ops.verdicts`)."""
+    source, out = bundle.absolute(), out.absolute()
+    _check_arguments(source, tolerance, repeat)
     prepare_out(out, source)
     root, listing = _verified(project, source, out)
     section = _section(root, listing, out / "project", source)
@@ -302,7 +411,7 @@ def reproduce(project: Project, bundle: Path, *, out: Path, tolerance: float) ->
     seeded = seed_store(root, listing, Store(unpacked.home))
     project.reporter.info(f"seeded a private store with {seeded} file(s): {unpacked.home}")
     recorded = recorded_results(root, listing)
-    env, docs, failures = _install_and_rerun(unpacked, section, recorded, out)
+    env, docs, failures = _install_and_rerun(unpacked, section, recorded, out, repeat)
     figures = compare(recorded, docs, tolerance)
     rep = Reproduction(
         bundle=source.name,
@@ -322,6 +431,8 @@ def reproduce(project: Project, bundle: Path, *, out: Path, tolerance: float) ->
         env_differences=tuple(env_differences(root / RECORDED_ENV, env)),
         recorded_facts=section.facts,
         machine=project.host.to_dict(),
+        recorded_hardware=recorded_machine(recorded),
+        hardware=machine_facts(project.environ),
         failures=tuple(failures),
         paths={
             "report": str(out / "report.md"),

@@ -8,6 +8,7 @@ marked INVALID fails the op with LoadGen's reason and how to fix it, unless `all
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Mapping
@@ -15,16 +16,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlenv.errors import RunError, UsageError
+from mlenv.errors import MlenvError, RunError, UsageError
 from mlenv.lock import LockTarget
-from mlenv.manifest import MODES, SCENARIOS, Benchmark
+from mlenv.machine import machine_facts
+from mlenv.manifest import DEFAULT_PROFILE, MODES, PROFILES, SCENARIOS, Benchmark
 
 from .benchrun import result_dir, run_benchmark
 from .install import Environment, ensure_env
+from .measure import Measure, tree_bytes
 from .project import Project
 from .resolve import current_lock
 
-__all__ = ["InvalidRunError", "RunRequest", "RunResult", "overrides_of", "run"]
+__all__ = [
+    "InvalidRunError",
+    "RunRequest",
+    "RunResult",
+    "measure_of",
+    "overrides_of",
+    "run",
+]
 
 SUMMARY = "mlperf_log_summary.txt"
 
@@ -45,6 +55,11 @@ class RunRequest:
     verify: bool = False  # hash every artifact file before the run
     compliance: tuple[str, ...] = ()  # TEST01, TEST04
     allow_invalid: bool = False  # an INVALID performance run is no failure
+    profile: str | None = None  # quick | submission; None: the manifest's, else quick
+    samples: int | None = None  # a subset: the dataset's first N; None: the manifest's, else all
+    repeat: int = 1  # each performance measurement this many times (medians at the top)
+    record: bool = True  # record the runs in the results database (CONTRACTS §13)
+    results_url: str | None = None  # that database (default: MLENV_RESULTS, else beside it)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,9 +83,13 @@ def run(project: Project, request: RunRequest) -> RunResult:
     bench = _benchmark(project)
     overrides = overrides_of(request.settings)  # bad settings fail before any install
     _check_names(request)
+    measure = measure_of(project, bench, request)
     lock = current_lock(project, frozen=request.frozen, locked=request.locked)
     section = project.lock_section(lock, request.target)
     env, _ = ensure_env(project, section, allow_drift=request.allow_drift, verify=request.verify)
+    measure = dataclasses.replace(
+        measure, machine=machine_facts(project.environ), env_bytes=tree_bytes(env.path)
+    )
     results_root = project.project_dir / "results"
     results = run_benchmark(
         project,
@@ -82,7 +101,10 @@ def run(project: Project, request: RunRequest) -> RunResult:
         overrides=overrides,
         results_root=results_root,
         compliance=request.compliance,
+        measure=measure,
     )
+    if request.record:
+        _record(project, results, request.results_url)
     if not request.allow_invalid:
         invalid = [r for r in results if _is_invalid(r)]
         if invalid:
@@ -92,6 +114,20 @@ def run(project: Project, request: RunRequest) -> RunResult:
             ]
             raise invalid_error(invalid, folders, results)
     return RunResult(results=results, section=section, env=env)
+
+
+def _record(project: Project, results: list[dict[str, Any]], url: str | None) -> None:
+    """Every run goes into the results database too; the results on disk are the truth, so a
+    database that cannot take them costs a warning, not the measurement."""
+    from .results import record_run_results  # SQLAlchemy loads only when there is a run
+
+    try:
+        record_run_results(project, results, url=url)
+    except MlenvError as e:
+        project.reporter.warn(
+            f"the results are in results/ but not in the results database: {e.message} "
+            "(`mlenv results import results/` records them later)"
+        )
 
 
 def _benchmark(project: Project) -> Benchmark:
@@ -104,6 +140,36 @@ def _benchmark(project: Project) -> Benchmark:
             hint="add benchmark: {model, dataset, backend} (see `mlenv init --example digits`)",
         )
     return bench
+
+
+def measure_of(project: Project, bench: Benchmark, request: RunRequest) -> Measure:
+    """The profile, subset and repeats asked for, checked against each other and the dataset."""
+    where = f"{project.manifest_path}: benchmark"
+    profile = request.profile or bench.profile or DEFAULT_PROFILE
+    if profile not in PROFILES:
+        raise UsageError(f"unknown profile {profile!r}", hint=f"one of {', '.join(PROFILES)}")
+    samples = request.samples if request.samples is not None else bench.samples
+    if request.repeat < 1 or (samples is not None and samples < 1):
+        raise UsageError(
+            "repeat and samples must be at least 1", hint="e.g. --repeat 3 --samples 100"
+        )
+    if profile == "submission" and samples is not None:
+        raise UsageError(
+            f"the submission profile runs the whole dataset, but a subset of {samples} samples "
+            "was asked for",
+            where=where if request.samples is None else None,
+            why="LoadGen's mlperf.conf rules (and `mlenv submit`) need the full data set",
+            hint="drop --samples (or benchmark.samples), or use --profile quick",
+        )
+    located = project.index.get(bench.dataset)
+    full = located.recipe.samples if located is not None else None
+    if samples is not None and isinstance(full, int) and samples > full:
+        raise UsageError(
+            f"{samples} samples asked for, but the dataset {bench.dataset} has {full}",
+            where=located.label if located is not None else None,
+            hint=f"ask for at most {full} samples",
+        )
+    return Measure(profile=profile, samples=samples, repeat=request.repeat, fixed=bench.fixed)
 
 
 def _check_names(request: RunRequest) -> None:
@@ -214,6 +280,12 @@ def invalid_error(
         reason = read_reason(folder)
         said = [f"{u}: NO" for u in reason.unmet]
         said += [*reason.recommendations, *(f"early stopping: {e}" for e in reason.early_stopping)]
+        repeats = doc.get("repeats")
+        if not isinstance(repeats, list):
+            repeats = []
+        failed = [i + 1 for i, r in enumerate(repeats) if r.get("valid") is not True]
+        if failed:  # the folder holds the median repeat's logs, which may be a valid one
+            said.insert(0, f"repeat {', '.join(map(str, failed))} of {len(repeats)} INVALID")
         whys.append(f"{scenario}: " + ("; ".join(said) or f"see {folder / SUMMARY}"))
         hints.append(fix_hint(scenario, reason, doc))
         found.append(

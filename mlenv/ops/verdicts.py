@@ -1,15 +1,25 @@
 """`mlenv reproduce`'s verdicts: recorded vs reproduced figures and the three
 artifact-evaluation badges (available, functional, reproduced). Pure: no files, no rendering
-(the report pages are `mlenv.ops.reportview`)."""
+(the report pages are `mlenv.ops.reportview`).
+
+Noisy machines (CONTRACTS §11): a performance result may list its `repeats`; the figure compared
+is then the median of the repeats' samples/s, on each side. The tolerance widens by the spread the
+runs themselves show: effective = max(tolerance, SPREAD_FACTOR x spread), where spread is the
+larger of the two sides' own relative spreads, (max - min) / median, in percent. Each side's
+spread is taken on its own repeats, never on both sides pooled: pooled, the very difference being
+judged would count as noise and widen the tolerance past it.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 MODES_ORDER = ("performance", "accuracy")
+SPREAD_FACTOR = 2.0  # the tolerance is at least this many times the runs' own relative spread
 
 
 def _number(value: Any) -> bool:
@@ -17,6 +27,38 @@ def _number(value: Any) -> bool:
 
 
 LATENCIES = ("p50", "p90", "p99")
+
+
+def throughputs(doc: Mapping[str, Any]) -> list[float]:
+    """The samples/s of every repeat of a result (its one figure when it lists no repeats)."""
+    repeats = doc.get("repeats")
+    if isinstance(repeats, list):
+        found = [
+            float(r["samples_per_second"])
+            for r in repeats
+            if isinstance(r, Mapping) and _number(r.get("samples_per_second"))
+        ]
+        if found:
+            return found
+    sps = doc.get("samples_per_second")
+    return [float(sps)] if isinstance(sps, int | float) and not isinstance(sps, bool) else []
+
+
+def spread_pct(values: Sequence[float]) -> float | None:
+    """(max - min) / median in percent; None for fewer than two values or a zero median."""
+    if len(values) < 2:
+        return None
+    middle = statistics.median(values)
+    return (max(values) - min(values)) / abs(middle) * 100.0 if middle else None
+
+
+def widened(tolerance: float, *sides: Sequence[float]) -> tuple[float, float | None]:
+    """(effective tolerance, the larger spread of the sides) in percent."""
+    spreads = [s for s in (spread_pct(side) for side in sides) if s is not None]
+    spread = max(spreads, default=None)
+    if spread is None:
+        return tolerance, None
+    return max(tolerance, SPREAD_FACTOR * spread), spread
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -30,6 +72,9 @@ class Figure:
     reproduced: Any
     rule: str
     ok: bool | None
+    tolerance: float | None = None  # effective, in percent, for rule `tolerance`
+    spread: float | None = None  # the larger relative spread of either side's repeats, percent
+    runs: tuple[int, int] = (1, 1)  # repeats recorded, reproduced
 
     @property
     def delta_pct(self) -> float | None:
@@ -39,7 +84,10 @@ class Figure:
         return None
 
     def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "delta_pct": self.delta_pct}
+        out = dataclasses.asdict(self)
+        out["tolerance_pct"], out["spread_pct"] = out.pop("tolerance"), out.pop("spread")
+        out["runs"] = {"recorded": self.runs[0], "reproduced": self.runs[1]}
+        return {**out, "delta_pct": self.delta_pct}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,6 +113,9 @@ class Reproduction:
     paths: Mapping[str, str] = field(default_factory=dict)
     recorded_facts: Mapping[str, Any] = field(default_factory=dict)  # the locked target's
     machine: Mapping[str, Any] = field(default_factory=dict)  # the host that reproduced it
+    # CPU, cores, memory, accelerators (`mlenv.machine`): recorded in result.json, and here
+    recorded_hardware: Mapping[str, Any] = field(default_factory=dict)
+    hardware: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def reproduced(self) -> bool:
@@ -83,8 +134,21 @@ class Reproduction:
             "environment_differences": list(self.env_differences),
             "failures": list(self.failures),
             "paths": dict(self.paths),
-            "machines": {"recorded": dict(self.recorded_facts), "reproduced": dict(self.machine)},
+            "machines": {
+                "recorded": {**self.recorded_facts, **self.recorded_hardware},
+                "reproduced": {**self.machine, **self.hardware},
+            },
         }
+
+    def widenings(self) -> list[str]:
+        """One sentence per figure whose tolerance the runs' spread widened."""
+        return [
+            f"{f.scenario} {f.mode}: tolerance {self.tolerance:g} % widened to {f.tolerance:.3g} % "
+            f"by the spread of the runs ({f.spread:.3g} % over {f.runs[0]} recorded and "
+            f"{f.runs[1]} reproduced run(s); x{SPREAD_FACTOR:g})"
+            for f in self.figures
+            if f.tolerance is not None and f.spread is not None and f.tolerance > self.tolerance
+        ]
 
 
 def _key(doc: Mapping[str, Any]) -> tuple[str, str]:
@@ -104,27 +168,61 @@ def _within(recorded: Any, reproduced: Any, tolerance: float) -> bool:
     return abs(reproduced - recorded) / abs(recorded) * 100.0 <= tolerance + 1e-9
 
 
-Row = tuple[str, Any, Any, str, "bool | None"]  # metric, recorded, reproduced, rule, ok
+def _figure(rec: Mapping[str, Any], metric: str, a: Any, b: Any, rule: str, ok: Any) -> Figure:
+    return Figure(
+        scenario=str(rec.get("scenario")),
+        mode=str(rec.get("mode")),
+        metric=metric,
+        recorded=a,
+        reproduced=b,
+        rule=rule,
+        ok=ok,
+    )
 
 
-def _rows(rec: Mapping[str, Any], new: Mapping[str, Any], tolerance: float) -> list[Row]:
-    rows: list[Row] = []
-    if rec.get("mode") == "accuracy":
-        acc, acc_new = rec.get("accuracy") or {}, new.get("accuracy") or {}
-        for metric, value in sorted(acc.items()):
-            other = acc_new.get(metric)
-            rows.append((metric, value, other, "exact", bool(new) and other == value))
-        if not acc:
-            rows.append(("accuracy", None, acc_new or None, "exact", bool(new)))
-        return rows
+def _accuracy(rec: Mapping[str, Any], new: Mapping[str, Any]) -> list[Figure]:
+    acc, acc_new = rec.get("accuracy") or {}, new.get("accuracy") or {}
+    rows = [
+        _figure(
+            rec,
+            metric,
+            value,
+            acc_new.get(metric),
+            "exact",
+            bool(new) and acc_new.get(metric) == value,
+        )
+        for metric, value in sorted(acc.items())
+    ]
+    if not acc:
+        rows.append(_figure(rec, "accuracy", None, acc_new or None, "exact", bool(new)))
+    return rows
+
+
+def _performance(rec: Mapping[str, Any], new: Mapping[str, Any], tolerance: float) -> list[Figure]:
     valid, valid_new = rec.get("valid"), new.get("valid")
-    rows.append(("valid", valid, valid_new, "exact", bool(new) and valid_new == valid))
-    sps, sps_new = rec.get("samples_per_second"), new.get("samples_per_second")
-    ok = _within(sps, sps_new, tolerance)
-    rows.append(("samples_per_second", sps, sps_new, "tolerance", ok))
+    rows = [_figure(rec, "valid", valid, valid_new, "exact", bool(new) and valid_new == valid)]
+    before, after = throughputs(rec), throughputs(new)
+    effective, spread = widened(tolerance, before, after)
+    sps = statistics.median(before) if before else rec.get("samples_per_second")
+    sps_new = statistics.median(after) if after else new.get("samples_per_second")
+    rows.append(
+        dataclasses.replace(
+            _figure(
+                rec,
+                "samples_per_second",
+                sps,
+                sps_new,
+                "tolerance",
+                _within(sps, sps_new, effective),
+            ),
+            tolerance=effective,
+            spread=spread,
+            runs=(len(before), len(after)),
+        )
+    )
     lat, lat_new = rec.get("latency_ns") or {}, new.get("latency_ns") or {}
     for p in (p for p in LATENCIES if lat.get(p) is not None):
-        rows.append((f"latency_ns.{p}", lat.get(p), lat_new.get(p), "info", None))
+        rows.append(_figure(rec, f"latency_ns.{p}", lat.get(p), lat_new.get(p), "info", None))
     return rows
 
 
@@ -133,23 +231,17 @@ def compare(
     reproduced: Sequence[Mapping[str, Any]],
     tolerance: float,
 ) -> list[Figure]:
-    """Accuracy must match exactly, validity too; samples/s within `tolerance` percent
-    (either way); latency percentiles are shown but not judged."""
+    """Accuracy must match exactly, validity too; samples/s (the median of the repeats, on each
+    side) within `tolerance` percent either way, widened by the runs' own spread (see the module
+    doc); latency percentiles are shown but not judged."""
     again = {_key(d): d for d in reproduced}
     out: list[Figure] = []
     for rec in sorted(recorded, key=_order):
-        scenario, mode = _key(rec)
-        for metric, a, b, rule, ok in _rows(rec, again.get((scenario, mode), {}), tolerance):
-            figure = Figure(
-                scenario=scenario,
-                mode=mode,
-                metric=metric,
-                recorded=a,
-                reproduced=b,
-                rule=rule,
-                ok=ok,
-            )
-            out.append(figure)
+        new = again.get(_key(rec), {})
+        if rec.get("mode") == "accuracy":
+            out += _accuracy(rec, new)
+        else:
+            out += _performance(rec, new, tolerance)
     return out
 
 
@@ -186,9 +278,14 @@ def badges(
     elif bad:
         reasons = tuple(_why(f, tolerance) for f in bad)
     else:
+        widest = max((f.tolerance for f in judged if f.tolerance is not None), default=tolerance)
+        within = f"{tolerance:g} %" + (
+            f" (widened up to {widest:.3g} % by the spread of the runs)"
+            if widest > tolerance
+            else ""
+        )
         reasons = (
-            f"{len(judged)} figures: accuracy and validity identical, samples/s within "
-            f"{tolerance:g} %",
+            f"{len(judged)} figures: accuracy and validity identical, samples/s within {within}",
         )
     reproduced = Badge(
         name="reproduced", awarded=bool(judged) and not bad and functional.awarded, reasons=reasons
@@ -200,7 +297,11 @@ def _why(f: Figure, tolerance: float) -> str:
     text = f"{f.scenario} {f.mode} {f.metric}: recorded {fmt(f.recorded)}, reproduced "
     text += fmt(f.reproduced)
     if f.rule == "tolerance" and f.delta_pct is not None:
-        text += f" ({f.delta_pct:+.1f} %, tolerance {tolerance:g} %)"
+        allowed = f.tolerance if f.tolerance is not None else tolerance
+        widening = (
+            f", widened from {tolerance:g} % by the runs' spread" if allowed > tolerance else ""
+        )
+        text += f" ({f.delta_pct:+.1f} %, tolerance {allowed:.3g} %{widening})"
     return text
 
 

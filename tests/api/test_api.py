@@ -62,6 +62,31 @@ def test_resolve_install_run(opened: tuple[Any, mlenv.Project]) -> None:
     assert json.loads((folder / "performance" / "run_1" / "result.json").read_text()) == doc
 
 
+MEASURED_KEYS = {"profile", "samples", "benchmark_config", "energy", "memory", "model", "machine"}
+
+
+def test_the_contracts_example_call(opened: tuple[Any, mlenv.Project]) -> None:
+    """CONTRACTS §10's call as written: quick profile, calibrated, VALID without help."""
+    _, project = opened
+    results = project.run(
+        scenarios=["Offline"],
+        modes=["performance"],
+        settings={"min_duration": 500},
+        profile="quick",
+    )
+    (doc,) = results
+    assert set(doc) >= RESULT_KEYS | MEASURED_KEYS
+    assert doc["valid"] is True and doc["profile"] == "quick"
+    assert doc["settings"]["min_duration"] == 500
+    assert doc["benchmark_config"]["calibrated"] is True
+    assert doc["memory"]["peak_rss_bytes"] > 0 and doc["machine"]["cores"] >= 1
+    (again,) = project.run(
+        scenarios=["Offline"], modes=["performance"], settings={"min_duration": 200},
+        frozen=True, repeat=2, allow_invalid=True,
+    )  # fmt: skip
+    assert len(again["repeats"]) == 2
+
+
 def test_per_scenario_settings_and_accepting_invalid_runs(
     opened: tuple[Any, mlenv.Project],
 ) -> None:

@@ -66,6 +66,56 @@ def fails(*args: str, command: str, **kw: Any) -> Case:
     return Case(args=args, command=command, ok=False, **kw)
 
 
+RESULTS = ("--results", "sqlite:///{tmp}/r.db")
+IMPORTED = (("results", "import", "results", *RESULTS),)
+RESULTS_CASES = [
+    ok("results", "import", "results", *RESULTS, command="results import", keys=("runs", "new")),
+    fails("results", "import", "{tmp}/nothing", *RESULTS, command="results import"),
+    ok("results", "list", *RESULTS, command="results list", keys=("runs",), before=IMPORTED),
+    fails("results", "list", *RESULTS, command="results list"),
+    ok(
+        "results",
+        "show",
+        "sha256:",
+        *RESULTS,
+        command="results show",
+        keys=("point",),
+        before=IMPORTED,
+    ),
+    fails("results", "show", "nosuch", *RESULTS, command="results show", before=IMPORTED),
+    ok("results", "pareto", *RESULTS, command="results pareto", keys=("groups",), before=IMPORTED),
+    fails(
+        "results",
+        "pareto",
+        "--objective",
+        "x=most",
+        *RESULTS,
+        command="results pareto",
+        before=IMPORTED,
+    ),
+    ok(
+        "results",
+        "export",
+        "--format",
+        "summary-csv",
+        *RESULTS,
+        command="results export",
+        keys=("content",),
+        before=IMPORTED,
+    ),
+    fails("results", "export", "--format", "nosuch", *RESULTS, command="results export", code=2),
+    ok(
+        "results",
+        "plot",
+        "-o",
+        "{tmp}/front.svg",
+        *RESULTS,
+        command="results plot",
+        keys=("path",),
+        before=IMPORTED,
+    ),
+    fails("results", "plot", *RESULTS, command="results plot"),
+]
 PYTHON_PRINTS = ("--", "python", "-c", "print('printed by the child')")
 NO_SUCH = ("--target", "nosuch")
 CASES = [
@@ -158,6 +208,9 @@ CASES = [
     ok("recipes", "checksum", "zeromodel", command="recipes checksum", keys=("artifacts",)),
     fails("recipes", "checksum", "nosuch", command="recipes checksum"),
     ok("targets", command="targets", keys=("host", "targets")),
+    ok("explore", "{sweep}", "--dry-run", command="explore", keys=("points", "counts")),
+    fails("explore", "{tmp}/nosuch.yaml", "--dry-run", command="explore"),
+    *RESULTS_CASES,
     ok("completion", "bash", command="completion", keys=("script",)),
     fails("completion", "nosh", command="completion", code=2),
     fails("nosuch-command", command="", code=2),
@@ -188,7 +241,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         assert other != text
         (folder / "other.lock").write_text(other, encoding="utf-8")
         (folder / "bad.yaml").write_text("name: bad\nkind: model\nversons: [1]\n")
-        files = {"other_lock": str(folder / "other.lock"), "bad_recipe": str(folder / "bad.yaml")}
+        sweep = folder / "sweep.yaml"
+        sweep.write_text(
+            f"name: envelope\nbase: {project.manifest}\naxes:\n  benchmark.max-batch: [1, 2]\n"
+        )
+        files = {
+            "other_lock": str(folder / "other.lock"),
+            "bad_recipe": str(folder / "bad.yaml"),
+            "sweep": str(sweep),
+        }
         yield World(project=project, target=target, folder=folder, files=files)
     finally:
         server.stop()

@@ -99,7 +99,10 @@ CASES: dict[str, tuple[Mutation, str]] = {
     "version": (_set("version", 2), "this harness reads version 1"),
     "relative path": (_set("output_dir", "results/run_1"), "expected an absolute path"),
     "unknown key": (_set("data.labels", "x"), "data.labels: unknown key"),
-    "too few rows": (_set("data.samples", 500), "has 200 rows of 65 columns"),
+    "too few rows": (
+        _set("data.samples", 500),
+        "has 200 rows, the dataset recipe says 500 samples",
+    ),
     "missing dataset": (_set("data.path", "/nonexistent/digits.csv.gz"), "does not exist"),
     "not gzip": (_data_file(b"1,2,3\n", compress=False), "cannot read it as a digits csv.gz"),
     "not numbers": (_data_file(b"a,b,c\n", compress=True), "cannot read it as a digits csv.gz"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,9 @@ RESULT_KEYS = [
     "target",
     "backend",
     "settings",
+    "samples",  # the count used (CONTRACTS §11)
+    "benchmark_config",  # the knobs used; nothing calibrated here (CONTRACTS §11)
+    "model",  # bytes and parameters
     "window_ns",  # LoadGen's timed window (time.monotonic_ns): mlenv reads the meters around it
 ]
 SETTINGS: dict[str, dict[str, float]] = {
@@ -85,6 +89,19 @@ def test_performance(run_harness: RunHarness, base_config: dict[str, Any], scena
     assert list(result) == RESULT_KEYS
     assert result["valid"] is True
     assert result["settings"] == applied
+    assert result["samples"] == SAMPLES
+    chosen = result["benchmark_config"]
+    assert chosen.pop("workers") >= 1  # the warm-up rule sizes the pool (1 for streams)
+    assert chosen == {
+        "threads": 1,
+        "max-batch": 64,
+        "max-delay-us": 100,
+        "calibrated": False,
+        "calibrated_keys": [],
+        "probe_seconds": 0.0,
+    }
+    size = Path(base_config["model"]["path"]).stat().st_size
+    assert result["model"] == {"bytes": size, "parameters": 640}  # the 64 x 10 MatMul weights
     assert result["backend"]["name"] == "onnxruntime" and result["backend"]["version"]
     assert result["target"] == base_config["target"]
     assert result["lock"] == base_config["lock"]

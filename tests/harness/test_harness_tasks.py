@@ -86,7 +86,7 @@ def test_image_preprocessing_geometry(tmp_path: Path) -> None:
     assert data.labels.tolist() == [5]
     with pytest.raises(HarnessError, match="mean must be a list of 3 numbers"):
         load_image_classification(tmp_path, {"mean": [1, 2]}, 1, in_memory)
-    with pytest.raises(HarnessError, match="lists 1 images, the dataset recipe says 2"):
+    with pytest.raises(HarnessError, match="has 1 images listed, 2 samples are needed"):
         load_image_classification(tmp_path, {}, 2, in_memory)
 
 

@@ -21,9 +21,10 @@ from mlenv.ops import verdicts
 from mlenv.ops.install import install
 from mlenv.ops.project import Project
 from mlenv.ops.resolve import resolve
+from mlenv.reporter import NullReporter
 
 
-class Recorder:
+class Recorder(NullReporter):
     """A reporter that keeps what the op said."""
 
     def __init__(self) -> None:
@@ -35,18 +36,6 @@ class Recorder:
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
-
-    def debug(self, message: str) -> None:
-        pass
-
-    def start(self, label: str, total: int | None) -> None:
-        pass
-
-    def advance(self, label: str, amount: int) -> None:
-        pass
-
-    def done(self, label: str) -> None:
-        pass
 
 
 def files_sha256(path: Path) -> str:

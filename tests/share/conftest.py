@@ -125,12 +125,6 @@ def guard(tmp_path: Path) -> Guard:
 
 
 @pytest.fixture
-def mlenv() -> Callable[..., Any]:
-    """mlenv(project, *args, env=None, timeout=120) -> Result, via `python -m mlenv`."""
-    return H.run_mlenv
-
-
-@pytest.fixture
 def mlenv_cli(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> Callable[..., Any]:

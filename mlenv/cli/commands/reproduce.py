@@ -12,7 +12,7 @@ from mlenv.ops import reproduce as op
 
 from ..context import Context
 from ..output import Outcome
-from ..report import badge_table
+from ..report import badge_table, machines_table
 
 COMMANDS = ("reproduce",)
 
@@ -25,7 +25,15 @@ def add_parser(sub: Any, name: str) -> None:
         metavar="PCT",
         type=float,
         default=5.0,
-        help="how far samples/s may move, in percent either way (default 5)",
+        help="how far samples/s may move, in percent either way (default 5); widened by the "
+        "spread the repeated runs themselves show",
+    )
+    p.add_argument(
+        "--repeat",
+        metavar="N",
+        type=int,
+        help="measure each performance result N times and compare medians (default: as often "
+        "as it was recorded, at least 3; 5 for a single recorded run)",
     )
     p.add_argument(
         "--out",
@@ -38,9 +46,14 @@ def add_parser(sub: Any, name: str) -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> Outcome:
     out = args.out or Path("reproduction")
-    result = op.reproduce(ctx.project, Path(args.bundle), out=out, tolerance=args.tolerance)
+    result = op.reproduce(
+        ctx.project, Path(args.bundle), out=out, tolerance=args.tolerance, repeat=args.repeat
+    )
     rep = result.reproduction
     ctx.console.print(badge_table(rep))
+    ctx.console.print(machines_table(rep))
+    for line in rep.widenings():
+        ctx.console.print(line)
     ctx.console.print(f"report: {result.reports['md']} and {result.reports['html']}")
     data = {k: v for k, v in rep.to_dict().items() if k not in ("version", "ok")}
     if rep.reproduced:

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from mlenv.errors import UsageError
-from mlenv.manifest import MODES, SCENARIOS
+from mlenv.manifest import MODES, PROFILES, SCENARIOS
 from mlenv.ops import run as op
 from mlenv.ops.benchrun import COMPLIANCE_TESTS
 
@@ -39,7 +39,47 @@ def add_parser(sub: Any, name: str) -> None:
     p.add_argument("--target", metavar="T", help="the lock target (default: this machine's)")
     add_lock_flags(p)
     _add_run_flags(p)
+    _add_measure_flags(p)
     p.set_defaults(func=run)
+
+
+def _add_measure_flags(p: Any) -> None:
+    p.add_argument(
+        "--profile",
+        choices=PROFILES,
+        help="quick: short runs (the default, or the manifest's benchmark.profile); "
+        "submission: LoadGen's mlperf.conf rules (10-minute runs, the whole dataset)",
+    )
+    p.add_argument(
+        "--samples",
+        type=_positive,
+        metavar="N",
+        help="run on the dataset's first N samples (not with --profile submission)",
+    )
+    p.add_argument(
+        "--results",
+        metavar="URL",
+        help="the results database the runs are recorded in (default: MLENV_RESULTS, else "
+        "sqlite:///<project>/.mlenv/results.db)",
+    )
+    p.add_argument(
+        "--repeat",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="run each performance measurement N times; result.json holds the medians and "
+        "every repeat",
+    )
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
 
 
 def _add_run_flags(p: Any) -> None:
@@ -126,6 +166,10 @@ def run(args: argparse.Namespace, ctx: Context) -> Outcome:
         verify=args.verify,
         compliance=tuple(args.compliance),
         allow_invalid=args.allow_invalid,
+        profile=args.profile,
+        samples=args.samples,
+        repeat=args.repeat,
+        results_url=args.results,
     )
     try:
         results = op.run(ctx.project, request).results

@@ -1,0 +1,276 @@
+"""`mlenv explore`: a sweep file's points, measured into the results database.
+
+Points already recorded are skipped (a point `ok` with every measurement present, a `failed`
+one unless `retry_failed`); a point recorded only in part (a sweep killed during it) measures
+just what is missing. Each run is recorded the moment it is measured, in its own transaction,
+so an interrupted sweep resumes with no duplicate and nothing lost.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlenv.errors import UsageError
+from mlenv.ops import explore as op
+from mlenv.ops.project import Project
+from mlenv.reporter import NullReporter, Reporter
+
+from .local import Job, LocalExecutor
+from .points import Point, check_points, expand, measurements, point_dir, write_point
+from .sweep import LoadedSweep, load_sweep
+
+EXECUTORS = ("local", "ray")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PointOutcome:
+    """What became of one point: planned (dry run), ok, failed, or skipped (recorded before)."""
+
+    id: str
+    parameters: dict[str, Any]
+    status: str  # planned | ok | failed | skipped
+    runs: int = 0  # measurements recorded by this call
+    stage: str | None = None  # where it failed
+    error: str | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "parameters": self.parameters,
+            "status": self.status,
+            "runs": self.runs,
+            "stage": self.stage,
+            "error": self.error,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExploreResult:
+    sweep: str
+    path: str
+    results: str | None  # the database URL (None on a dry run)
+    executor: str
+    dry_run: bool
+    points: tuple[PointOutcome, ...] = field(default=())
+
+    def count(self, status: str) -> int:
+        return sum(1 for p in self.points if p.status == status)
+
+    @property
+    def failed(self) -> int:
+        return self.count("failed")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sweep": self.sweep,
+            "path": self.path,
+            "results": self.results,
+            "executor": self.executor,
+            "dry_run": self.dry_run,
+            "counts": {s: self.count(s) for s in ("planned", "ok", "failed", "skipped")},
+            "points": [p.to_dict() for p in self.points],
+        }
+
+
+def results_url(loaded: LoadedSweep, results: str | None, environ: Mapping[str, str]) -> str:
+    """`--results`, else MLENV_RESULTS, else `sqlite:///<sweep dir>/.mlenv/results.db`."""
+    if results:
+        return results
+    if environ.get("MLENV_RESULTS"):
+        return environ["MLENV_RESULTS"]
+    from mlenv.resultsdb import default_url
+
+    return default_url(loaded.folder)
+
+
+def explore(
+    path: str | os.PathLike[str],
+    *,
+    results: str | None = None,
+    executor: str = "local",
+    retry_failed: bool = False,
+    dry_run: bool = False,
+    environ: Mapping[str, str] | None = None,
+    reporter: Reporter | None = None,
+    offline: bool = False,
+) -> ExploreResult:
+    """Measure every point of the sweep file at `path` not yet recorded (CONTRACTS §12)."""
+    if executor == "ray":
+        raise UsageError(
+            "--executor ray: not yet: issue 17",
+            hint="use --executor local (the default) to measure on this machine",
+        )
+    if executor not in EXECUTORS:
+        raise UsageError(f"unknown executor {executor!r}", hint="one of local, ray")
+    loaded = load_sweep(Path(path))
+    points = expand(loaded)
+    check_points(points, loaded)
+    summary = {"sweep": loaded.sweep.name, "path": str(loaded.path), "executor": executor}
+    if dry_run:
+        planned = tuple(
+            PointOutcome(id=p.id, parameters=dict(p.parameters), status="planned") for p in points
+        )
+        return ExploreResult(**summary, results=None, dry_run=True, points=planned)
+    env = dict(os.environ if environ is None else environ)
+    base = Project(
+        manifest_path=loaded.base_path,
+        environ=env,
+        reporter=reporter or NullReporter(),
+        offline=offline,
+    )
+    url = results_url(loaded, results, env)
+    outcomes = _run(loaded, points, base, url, retry_failed=retry_failed)
+    return ExploreResult(**summary, results=url, dry_run=False, points=outcomes)
+
+
+def _run(
+    loaded: LoadedSweep, points: list[Point], base: Project, url: str, *, retry_failed: bool
+) -> tuple[PointOutcome, ...]:
+    from mlenv.resultsdb import ResultsDB
+
+    db = ResultsDB.open(url)
+    try:
+        db.ensure_sweep(loaded.sweep.name, loaded.sweep.to_dict())
+        sink = _Recorder(db, loaded, base.reporter, total=len(points))
+        jobs = sink.plan(points, retry_failed=retry_failed)
+        options = {"profile": loaded.sweep.profile, "repeat": loaded.sweep.repeat}
+        for name in op.unsupported(options):
+            base.reporter.warn(f"this mlenv cannot pass `{name}` to a run yet; ignored")
+        LocalExecutor(base).run([sink.job(p, s, options) for p, s in jobs], sink)
+        return tuple(sink.outcomes[p.id] for p in points)
+    finally:
+        db.close()
+
+
+class _Recorder:
+    """The sink of the executor: records every outcome at once, and reports progress."""
+
+    def __init__(self, db: Any, loaded: LoadedSweep, reporter: Reporter, *, total: int) -> None:
+        self.db = db
+        self.loaded = loaded
+        self.reporter = reporter
+        self.total = total
+        self.outcomes: dict[str, PointOutcome] = {}
+        self.recorded: set[str] = set()  # points recorded by this call
+        self.runs: dict[str, int] = {}
+        self.started: dict[str, float] = {}
+        self.spent: list[float] = []
+        self.failures: dict[str, tuple[str, str]] = {}
+
+    def plan(self, points: list[Point], *, retry_failed: bool) -> list[tuple[Point, tuple]]:
+        """The points to measure, each with the measurements already recorded."""
+        done: dict[str, set[tuple[str, str]]] = {}
+        for row in self.db.runs():  # a point is a point, whichever sweep measured it
+            if row.status == "ok" and row.scenario and row.mode:
+                done.setdefault(row.point_id, set()).add((row.scenario, row.mode))
+        jobs = []
+        failed_before: dict[str, bool] = {}
+        for point in points:
+            status = self.db.point_status(point.id)
+            failed_before[point.id] = status == "failed"
+            have = done.get(point.id, set())
+            wanted = list(measurements(self.loaded, point))
+            if (status == "failed" and not retry_failed) or (
+                status == "ok" and all(m in have for m in wanted)
+            ):
+                self.outcomes[point.id] = PointOutcome(
+                    id=point.id, parameters=dict(point.parameters), status="skipped"
+                )
+                self._list_point(point)  # measured before, perhaps by another sweep
+                continue
+            jobs.append((point, tuple(sorted(have))))
+        if len(jobs) < len(points):
+            failed = sum(1 for p in points if p.id in self.outcomes and failed_before[p.id])
+            self.reporter.info(
+                f"{len(points) - len(jobs)} of {len(points)} points already recorded: skipped"
+                + (f" ({failed} failed; --retry-failed measures them again)" if failed else "")
+            )
+        return jobs
+
+    def job(self, point: Point, skip: tuple, options: Mapping[str, Any]) -> Job:
+        request = op.PointRequest(
+            manifest_path=write_point(self.loaded, point),
+            envs_root=self.loaded.root / "envs",
+            target=point.target,
+            measurements=tuple(measurements(self.loaded, point)),
+            options=options,
+        )
+        self.started[point.id] = time.monotonic()
+        return Job(point=point, request=request, skip=skip)
+
+    def _list_point(self, point: Point) -> None:
+        write_point(self.loaded, point)
+        self._record_point(point, None, point.target)
+
+    def _record_point(self, point: Point, lock: str | None, target: str | None) -> None:
+        manifest = (point_dir(self.loaded, point) / "mlenv.yaml").read_text(encoding="utf-8")
+        self.db.record_point(
+            point.id,
+            sweep=self.loaded.sweep.name,
+            parameters=dict(point.parameters),
+            manifest=manifest,
+            lock=lock,
+            target=target,
+        )
+        self.recorded.add(point.id)
+
+    def prepared(self, job: Job, prepared: op.Prepared) -> None:
+        self.started[job.point.id] = time.monotonic()
+        self._record_point(job.point, prepared.lock_digest, prepared.section.name)
+
+    def measured(self, job: Job, measured: op.Measured) -> None:
+        logs = {name: path.read_bytes() for name, path in measured.logs.items()}
+        self.db.record_run(job.point.id, measured.result, logs=logs)
+        self.runs[job.point.id] = self.runs.get(job.point.id, 0) + 1
+
+    def failed(self, job: Job, failure: op.PointFailure, lock: str | None) -> None:
+        if job.point.id not in self.recorded:
+            self._record_point(job.point, lock, job.point.target)
+        self.db.record_failure(job.point.id, failure.error.to_dict(), stage=failure.stage)
+        self.failures[job.point.id] = (failure.stage, failure.error.message)
+
+    def finished(self, job: Job, ok: bool, runs: int) -> None:
+        point = job.point
+        seconds = time.monotonic() - self.started.get(point.id, time.monotonic())
+        self.spent.append(seconds)
+        self.outcomes[point.id] = PointOutcome(
+            id=point.id,
+            parameters=dict(point.parameters),
+            status="ok" if ok else "failed",
+            runs=self.runs.get(point.id, 0),
+            seconds=seconds,
+            stage=None if ok else self.failures[point.id][0],
+            error=None if ok else self.failures[point.id][1],
+        )
+        self.reporter.info(self._progress_line(self.outcomes[point.id], point))
+
+    def _progress_line(self, outcome: PointOutcome, point: Point) -> str:
+        done = sum(1 for o in self.outcomes.values() if o.status in ("ok", "skipped"))
+        failed = sum(1 for o in self.outcomes.values() if o.status == "failed")
+        left = self.total - done - failed
+        eta = (sum(self.spent) / len(self.spent)) * left if self.spent else 0.0
+        what = (
+            f"ok, {outcome.runs} run{'s' if outcome.runs != 1 else ''}"
+            if outcome.status == "ok"
+            else f"FAILED at {outcome.stage}: {outcome.error}"
+        )
+        return (
+            f"point {point.short} ({point.label()}): {what} in {outcome.seconds:.1f} s"
+            f" · done {done}, failed {failed}, left {left}"
+            + (f", ETA {_duration(eta)}" if left else "")
+        )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
