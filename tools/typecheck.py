@@ -13,7 +13,13 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MAPPED = {"resolver": "resolver", "envs": "envs", "harness": "harness", "resultsdb": "resultsdb", "explore": "explore"}
+MAPPED = {
+    "resolver": "resolver",
+    "envs": "envs",
+    "harness": "harness",
+    "resultsdb": "resultsdb",
+    "explore": "explore",
+}
 
 
 def main() -> int:
