@@ -4,7 +4,7 @@
 Imports core, `mlenv.ops` and `mlenv.resultsdb`; never `mlenv.cli`.
 """
 
-from .driver import ExploreResult, PointOutcome, explore
+from .driver import ExploreResult, PointOutcome, explore, pack_point
 from .points import Point, expand
 from .sweep import SWEEP, LoadedSweep, Sweep, load_sweep
 
@@ -18,4 +18,5 @@ __all__ = [
     "expand",
     "explore",
     "load_sweep",
+    "pack_point",
 ]

@@ -8,6 +8,7 @@ so an interrupted sweep resumes with no duplicate and nothing lost.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Mapping
@@ -17,11 +18,21 @@ from typing import Any
 
 from mlenv.errors import UsageError
 from mlenv.ops import explore as op
+from mlenv.ops.pack import PackResult, pack
 from mlenv.ops.project import Project
 from mlenv.reporter import NullReporter, Reporter
 
 from .local import Job, LocalExecutor
-from .points import Point, check_points, expand, measurements, point_dir, write_point
+from .points import (
+    POINT_FILE,
+    Point,
+    check_points,
+    expand,
+    measurements,
+    point_dir,
+    write_point,
+)
+from .progress import Observer, Progress, eta
 from .sweep import LoadedSweep, load_sweep
 
 EXECUTORS = ("local", "ray")
@@ -100,8 +111,11 @@ def explore(
     environ: Mapping[str, str] | None = None,
     reporter: Reporter | None = None,
     offline: bool = False,
+    observer: Observer | None = None,
 ) -> ExploreResult:
-    """Measure every point of the sweep file at `path` not yet recorded (CONTRACTS §12)."""
+    """Measure every point of the sweep file at `path` not yet recorded (CONTRACTS §12);
+    `observer` gets a `Progress` snapshot as each point starts and ends. An optuna search
+    measures the `points` its sampler picks; a dry run of it lists the whole space."""
     if executor == "ray":
         raise UsageError(
             "--executor ray: not yet: issue 17",
@@ -126,34 +140,143 @@ def explore(
         offline=offline,
     )
     url = results_url(loaded, results, env)
-    outcomes = _run(loaded, points, base, url, retry_failed=retry_failed)
+    outcomes = _run(loaded, points, base, url, retry_failed=retry_failed, observer=observer)
     return ExploreResult(**summary, results=url, dry_run=False, points=outcomes)
 
 
+def pack_point(
+    path: str | os.PathLike[str],
+    point: str,
+    *,
+    output: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    reporter: Reporter | None = None,
+    offline: bool = False,
+) -> PackResult:
+    """The `mlenv pack` bundle of one measured point of the sweep at `path` (its id, or a
+    unique prefix of it): its manifest, lock, recipes, files and results, installable and
+    re-runnable anywhere. Default output: `<sweep dir>/<sweep>-<id[:12]>.mlenv.tar`."""
+    loaded = load_sweep(Path(path))
+    folder = find_point(loaded, point)
+    if not (folder / "mlenv.lock").is_file():
+        raise UsageError(
+            f"point {folder.name[:12]} of sweep {loaded.sweep.name} has no lock yet",
+            where=str(folder),
+            why="it was not resolved (its sweep stopped before it, or it failed to resolve)",
+            hint=f"run `mlenv explore {loaded.path.name}` first; "
+            "`mlenv results show POINT` says why a point failed",
+        )
+    target = _point_target(folder)
+    project = Project(
+        manifest_path=folder / "mlenv.yaml",
+        environ=dict(os.environ if environ is None else environ),
+        reporter=reporter or NullReporter(),
+        offline=offline,
+    )
+    out = output or loaded.folder / f"{loaded.sweep.name}-{folder.name[:12]}.mlenv.tar"
+    return pack(project, output=out, target=target, frozen=True)
+
+
+def find_point(loaded: LoadedSweep, point: str) -> Path:
+    """The folder of the sweep's point whose id is `point` or starts with it."""
+    wanted = point.strip().removeprefix("sha256:")
+    root = loaded.root / "points"
+    found = sorted(
+        p
+        for p in (root.iterdir() if root.is_dir() else ())
+        if wanted and p.name.startswith(wanted) and (p / "mlenv.yaml").is_file()
+    )
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise UsageError(
+            f"{wanted!r} names {len(found)} points of sweep {loaded.sweep.name}",
+            why="matching: " + ", ".join(p.name[:16] for p in found[:8]),
+            hint="give more of the id",
+        )
+    raise UsageError(
+        f"no point {wanted!r} in sweep {loaded.sweep.name}",
+        where=str(root),
+        hint=f"`mlenv explore {loaded.path.name} --dry-run` lists its points and their ids; "
+        "a point has a folder once the sweep has reached it",
+    )
+
+
+def _point_target(folder: Path) -> str | None:
+    try:
+        about = json.loads((folder / POINT_FILE).read_text(encoding="utf-8"))
+        target = about.get("parameters", {}).get("target")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return str(target) if target is not None else None
+
+
 def _run(
-    loaded: LoadedSweep, points: list[Point], base: Project, url: str, *, retry_failed: bool
+    loaded: LoadedSweep,
+    points: list[Point],
+    base: Project,
+    url: str,
+    *,
+    retry_failed: bool,
+    observer: Observer | None = None,
 ) -> tuple[PointOutcome, ...]:
     from mlenv.resultsdb import ResultsDB
 
+    search = None
+    if loaded.sweep.search.kind == "optuna":
+        from .optuna_search import OptunaSearch
+
+        search = OptunaSearch(loaded.sweep, points)
     db = ResultsDB.open(url)
     try:
         db.ensure_sweep(loaded.sweep.name, loaded.sweep.to_dict())
-        sink = _Recorder(db, loaded, base.reporter, total=len(points))
-        jobs = sink.plan(points, retry_failed=retry_failed)
+        total = search.total if search is not None else len(points)
+        sink = _Recorder(db, loaded, base.reporter, total=total, observer=observer)
         options = {"profile": loaded.sweep.profile, "repeat": loaded.sweep.repeat}
         for name in op.unsupported(options):
             base.reporter.warn(f"this mlenv cannot pass `{name}` to a run yet; ignored")
+        if search is not None:
+            points = _run_optuna(search, sink, LocalExecutor(base), options, retry_failed)
+            return tuple(sink.outcomes[p.id] for p in points)
+        jobs = sink.plan(points, retry_failed=retry_failed)
         LocalExecutor(base).run([sink.job(p, s, options) for p, s in jobs], sink)
         return tuple(sink.outcomes[p.id] for p in points)
     finally:
         db.close()
 
 
+def _run_optuna(
+    search: Any, sink: _Recorder, executor: LocalExecutor, options: Any, retry_failed: bool
+) -> list[Point]:
+    """The optuna search's points, each measured (or found recorded) before the next is
+    asked for, and told the objectives its recorded runs give."""
+    from .optuna_search import values_of
+
+    def measure(point: Point) -> Any:
+        for job_point, skip in sink.plan([point], retry_failed=retry_failed, quiet=True):
+            executor.run_one(sink.job(job_point, skip, options), sink)
+        if sink.outcomes[point.id].status == "failed" or sink.db.point_status(point.id) == "failed":
+            return None
+        rows = [r for r in sink.db.runs() if r.point_id == point.id]
+        return values_of(rows, search.keys)
+
+    return search.run(measure)
+
+
 class _Recorder:
     """The sink of the executor: records every outcome at once, and reports progress."""
 
-    def __init__(self, db: Any, loaded: LoadedSweep, reporter: Reporter, *, total: int) -> None:
+    def __init__(
+        self,
+        db: Any,
+        loaded: LoadedSweep,
+        reporter: Reporter,
+        *,
+        total: int,
+        observer: Observer | None = None,
+    ) -> None:
         self.db = db
+        self.observer = observer
         self.loaded = loaded
         self.reporter = reporter
         self.total = total
@@ -164,7 +287,9 @@ class _Recorder:
         self.spent: list[float] = []
         self.failures: dict[str, tuple[str, str]] = {}
 
-    def plan(self, points: list[Point], *, retry_failed: bool) -> list[tuple[Point, tuple]]:
+    def plan(
+        self, points: list[Point], *, retry_failed: bool, quiet: bool = False
+    ) -> list[tuple[Point, tuple]]:
         """The points to measure, each with the measurements already recorded."""
         done: dict[str, set[tuple[str, str]]] = {}
         for row in self.db.runs():  # a point is a point, whichever sweep measured it
@@ -186,7 +311,8 @@ class _Recorder:
                 self._list_point(point)  # measured before, perhaps by another sweep
                 continue
             jobs.append((point, tuple(sorted(have))))
-        if len(jobs) < len(points):
+        self._observe()
+        if len(jobs) < len(points) and not quiet:
             failed = sum(1 for p in points if p.id in self.outcomes and failed_before[p.id])
             self.reporter.info(
                 f"{len(points) - len(jobs)} of {len(points)} points already recorded: skipped"
@@ -204,6 +330,32 @@ class _Recorder:
         )
         self.started[point.id] = time.monotonic()
         return Job(point=point, request=request, skip=skip)
+
+    def starting(self, job: Job) -> None:
+        self.started[job.point.id] = time.monotonic()
+        self._observe(job.point)
+
+    def _counts(self) -> tuple[int, int, int]:
+        done = sum(1 for o in self.outcomes.values() if o.status in ("ok", "skipped"))
+        failed = sum(1 for o in self.outcomes.values() if o.status == "failed")
+        return done, failed, max(self.total - done - failed, 0)
+
+    def _observe(self, running: Point | None = None, last: str | None = None) -> None:
+        if self.observer is None:
+            return
+        done, failed, left = self._counts()
+        self.observer(
+            Progress(
+                sweep=self.loaded.sweep.name,
+                total=self.total,
+                done=done,
+                failed=failed,
+                running=running.short if running is not None else None,
+                parameters=running.parameters if running is not None else (),
+                eta=eta(self.spent, left),
+                last=last,
+            )
+        )
 
     def _list_point(self, point: Point) -> None:
         write_point(self.loaded, point)
@@ -249,13 +401,13 @@ class _Recorder:
             stage=None if ok else self.failures[point.id][0],
             error=None if ok else self.failures[point.id][1],
         )
-        self.reporter.info(self._progress_line(self.outcomes[point.id], point))
+        line = self._progress_line(self.outcomes[point.id], point)
+        self.reporter.info(line)
+        self._observe(last=line)
 
     def _progress_line(self, outcome: PointOutcome, point: Point) -> str:
-        done = sum(1 for o in self.outcomes.values() if o.status in ("ok", "skipped"))
-        failed = sum(1 for o in self.outcomes.values() if o.status == "failed")
-        left = self.total - done - failed
-        eta = (sum(self.spent) / len(self.spent)) * left if self.spent else 0.0
+        done, failed, left = self._counts()
+        eta_s = eta(self.spent, left) or 0.0
         what = (
             f"ok, {outcome.runs} run{'s' if outcome.runs != 1 else ''}"
             if outcome.status == "ok"
@@ -264,7 +416,7 @@ class _Recorder:
         return (
             f"point {point.short} ({point.label()}): {what} in {outcome.seconds:.1f} s"
             f" · done {done}, failed {failed}, left {left}"
-            + (f", ETA {_duration(eta)}" if left else "")
+            + (f", ETA {_duration(eta_s)}" if left else "")
         )
 
 

@@ -9,16 +9,14 @@ had measured.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from mlenv.errors import MlenvError
 from mlenv.ops import explore as op
+from mlenv.ops.locking import held
 from mlenv.ops.project import Project
 
 from .points import Point
@@ -37,6 +35,8 @@ class Job:
 
 class Sink(Protocol):
     """Where a point's outcomes go, each as soon as it is known."""
+
+    def starting(self, job: Job) -> None: ...
 
     def prepared(self, job: Job, prepared: op.Prepared) -> None: ...
 
@@ -61,6 +61,7 @@ class LocalExecutor:
 
     def run_one(self, job: Job, sink: Sink) -> None:
         lock: str | None = None
+        sink.starting(job)
         try:
             prepared = op.prepare(self.base, job.request)
             lock = prepared.lock_digest
@@ -80,25 +81,13 @@ class LocalExecutor:
         sink.finished(job, True, runs)
 
 
-@contextlib.contextmanager
-def measuring(home: Path, waiting: Callable[[str], None]) -> Iterator[None]:
-    """Hold `MLENV_HOME/measure.lock` (released by the kernel when the process ends)."""
+def measuring(home: Path, waiting: Callable[[str], None]) -> AbstractContextManager[None]:
+    """Hold `MLENV_HOME/measure.lock`: one measurement per machine at a time."""
     path = home / LOCK_NAME
-    try:
-        home.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
-    except OSError as e:
-        raise MlenvError(
-            f"cannot take the measurement lock {path}",
-            why=e.strerror or str(e),
-            hint=f"{home} must be a folder you can write to (MLENV_HOME)",
-        ) from e
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            waiting(f"waiting for another measurement on this machine to end ({path})")
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+    return held(
+        path,
+        waiting=waiting,
+        busy=f"waiting for another measurement on this machine to end ({path})",
+        what="measurement lock",
+        hint=f"{home} must be a folder you can write to (MLENV_HOME)",
+    )

@@ -2,8 +2,8 @@
 
 Expansion is the cartesian product of the axes (in file order) minus `exclude`; a random
 search is a seeded sample of it without replacement, kept in product order. A point's manifest
-is the base manifest's data with the axis values applied and its recipe folders rewritten to
-resolve from the point's folder (`<sweep dir>/.mlenv/sweeps/<name>/points/<id>/`); its id is
+is the base manifest's data with the axis values applied and its recipe folders copied into
+the point's folder (`<sweep dir>/.mlenv/sweeps/<name>/points/<id>/`, a whole project); its id is
 the sha256 of that manifest's normalized form (`Manifest.digest()`, what its lock records).
 """
 
@@ -14,6 +14,7 @@ import itertools
 import json
 import os
 import random
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,12 +54,8 @@ class Point:
 
 
 def combinations(sweep: Sweep) -> list[Parameters]:
-    """The product of the axes minus `exclude`, then the search's choice of it."""
-    if sweep.search.kind == "optuna":
-        raise UsageError(
-            "the optuna search is accepted but not implemented yet",
-            hint="use search: {kind: random, points: N, seed: S} (or kind: grid) for now",
-        )
+    """The product of the axes minus `exclude`, then the search's choice of it (an optuna
+    search chooses as it measures: its space is all of it)."""
     total = 1
     for axis in sweep.axes:
         total *= len(axis.values)
@@ -180,23 +177,86 @@ def _edit_requirement(data: dict[str, Any], name: str, change: Any) -> None:
             requires[i] = str(change(requirement))
 
 
+def recipe_copies(loaded: LoadedSweep) -> list[tuple[str, Path, str]]:
+    """(folder as the base names it, that folder, its name in a point's folder) of each
+    relative recipe folder of the base: a point holds a copy of them (`./recipes`,
+    `./recipes-2`, …), so its folder is a whole project (`mlenv pack` packs it) and its
+    manifest, and so its id, do not depend on where the sweep lies. A folder that holds the
+    sweep's own points (`recipes: [.]`) is not copied but named from the point's folder."""
+    recipes = loaded.base_data.get("recipes")
+    if not isinstance(recipes, list):
+        return []
+    base_dir = loaded.base_path.parent
+    out: list[tuple[str, Path, str]] = []
+    for folder in recipes:
+        text = str(folder)
+        if os.path.isabs(text) or text.startswith("~"):
+            continue
+        source = Path(os.path.abspath(base_dir / text))
+        if points_dir(loaded).absolute().is_relative_to(source):
+            continue
+        name = "recipes" if not out else f"recipes-{len(out) + 1}"
+        out.append((text, source, name))
+    return out
+
+
 def _rebase_recipes(data: dict[str, Any], loaded: LoadedSweep) -> None:
-    """Relative recipe folders, rewritten relative to a point's folder (all of them sit at the
+    """Recipe folders as a point's folder names them: its own copies (`recipe_copies`); an
+    absolute one as it is; any other relative to the point's folder (all points sit at the
     same depth, so the text, and the id, do not depend on which point)."""
     recipes = data.get("recipes")
     if not isinstance(recipes, list):
         return
+    copies = {text: f"./{name}" for text, _, name in recipe_copies(loaded)}
     some_point = points_dir(loaded) / "_"
     base_dir = loaded.base_path.parent
     rebased = []
     for folder in recipes:
         text = str(folder)
-        if os.path.isabs(text) or text.startswith("~"):
+        if text in copies:
+            rebased.append(copies[text])
+        elif os.path.isabs(text) or text.startswith("~"):
             rebased.append(text)
-            continue
-        rel = os.path.relpath(os.path.abspath(base_dir / text), os.path.abspath(some_point))
-        rebased.append(rel.replace(os.sep, "/"))
+        else:
+            rel = os.path.relpath(os.path.abspath(base_dir / text), os.path.abspath(some_point))
+            rebased.append(rel.replace(os.sep, "/"))
     data["recipes"] = rebased
+
+
+def _mirror(source: Path, dest: Path) -> None:
+    """`dest` made a copy of the folder `source`: files changed (size or time) copied again,
+    files gone removed; nothing done when `source` does not exist (resolve then says so)."""
+    if not source.is_dir():
+        return
+    dest.mkdir(parents=True, exist_ok=True)
+    seen: set[Path] = set()
+    for path in sorted(source.rglob("*")):
+        rel = path.relative_to(source)
+        target = dest / rel
+        seen.add(rel)
+        if path.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        if not path.is_file():
+            continue
+        st = path.stat()
+        try:
+            there = target.stat()
+            if (there.st_size, there.st_mtime_ns) == (st.st_size, st.st_mtime_ns):
+                continue
+        except FileNotFoundError:
+            pass
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        shutil.copy2(path, tmp)
+        os.replace(tmp, target)
+    for path in sorted(dest.rglob("*"), reverse=True):
+        if path.name.startswith(".") and path.name.endswith(".tmp"):
+            continue  # another process's copy in flight
+        if path.relative_to(dest) not in seen:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
 
 
 # -- a point on disk -------------------------------------------------------------------------
@@ -207,7 +267,8 @@ def point_dir(loaded: LoadedSweep, point: Point) -> Path:
 
 
 def write_point(loaded: LoadedSweep, point: Point) -> Path:
-    """`points/<id>/mlenv.yaml` (and `point.json`); untouched when already written."""
+    """`points/<id>/mlenv.yaml` (and `point.json`, and the copies of the base's recipe
+    folders, brought up to date); files untouched when already written."""
     folder = point_dir(loaded, point)
     folder.mkdir(parents=True, exist_ok=True)
     header = HEADER.format(base=loaded.base_path, sweep=loaded.sweep.name)
@@ -217,6 +278,8 @@ def write_point(loaded: LoadedSweep, point: Point) -> Path:
         indent=2,
         sort_keys=True,
     )
+    for _, source, name in recipe_copies(loaded):
+        _mirror(source, folder / name)
     for name, content in (("mlenv.yaml", text), (POINT_FILE, about + "\n")):
         _write_if_changed(folder / name, content)
     return folder / "mlenv.yaml"

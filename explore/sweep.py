@@ -37,7 +37,7 @@ SEARCH = Shape(
     keys=(
         Key("kind", string(enum=SEARCH_KINDS), "grid (every point), random, or optuna"),
         Key("points", integer(minimum=1), "random/optuna: how many points to measure"),
-        Key("seed", integer(), "random: the seed of the sample (default 0)"),
+        Key("seed", integer(), "random/optuna: the seed of the sample or sampler (default 0)"),
     ),
 )
 SWEEP = Shape(
@@ -79,7 +79,7 @@ class Search:
         out: dict[str, Any] = {"kind": self.kind}
         if self.points is not None:
             out["points"] = self.points
-        if self.kind == "random":
+        if self.kind in ("random", "optuna"):
             out["seed"] = self.seed
         return out
 
@@ -306,15 +306,12 @@ def _search(s: Section, problems: Problems) -> Search:
                 problems.add(f"search.{key}", "a grid search measures every point; remove it")
     elif b.ok and not b.has("points"):
         problems.add("search.points", f"a {kind} search needs `points: N`")
-    if kind == "optuna":
-        if b.has("seed"):
-            problems.add("search.seed", "only a random search takes a seed")
-        if importlib.util.find_spec("optuna") is None:
-            problems.add(
-                "search.kind",
-                "the optuna search needs Optuna, which is not installed: `pip install optuna` "
-                "(or use kind: random)",
-            )
+    if kind == "optuna" and importlib.util.find_spec("optuna") is None:
+        problems.add(
+            "search.kind",
+            "the optuna search needs Optuna, which is not installed: `pip install optuna` "
+            "(or use kind: random)",
+        )
     return Search(kind=kind, points=points, seed=seed or 0)
 
 

@@ -19,6 +19,7 @@ MAPPED = {
     "harness": "harness",
     "resultsdb": "resultsdb",
     "explore": "explore",
+    "submission": "submission",
 }
 
 

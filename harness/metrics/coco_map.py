@@ -74,7 +74,8 @@ class CocoMap:
                 value = max(0.0, float(evaluation.stats[0]))
         return MetricResult(
             values={"map": value},
-            summary=f"mAP = {value:.4f} ({len(image_ids)} images, {len(detections)} detections)",
+            summary=f"mAP={100 * value:.3f}%\n"  # the line the MLPerf submission checker reads
+            f"mAP = {value:.4f} ({len(image_ids)} images, {len(detections)} detections)",
         )
 
 

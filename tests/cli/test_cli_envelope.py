@@ -66,6 +66,8 @@ def fails(*args: str, command: str, **kw: Any) -> Case:
     return Case(args=args, command=command, ok=False, **kw)
 
 
+ACCURACY_RUN = ("run", "--scenario", "Offline", "--mode", "accuracy", "--allow-invalid")
+VALID_RUN = ("run", "--scenario", "Offline", "--mode", "performance")  # quick, calibrated
 RESULTS = ("--results", "sqlite:///{tmp}/r.db")
 IMPORTED = (("results", "import", "results", *RESULTS),)
 RESULTS_CASES = [
@@ -211,6 +213,20 @@ CASES = [
     ok("explore", "{sweep}", "--dry-run", command="explore", keys=("points", "counts")),
     fails("explore", "{tmp}/nosuch.yaml", "--dry-run", command="explore"),
     *RESULTS_CASES,
+    ok(
+        "submit",
+        "--submitter",
+        "Org",
+        "--test",
+        "-o",
+        "{tmp}/sub",
+        command="submit",
+        before=(VALID_RUN, ACCURACY_RUN),
+    ),
+    fails(
+        "submit", "--submitter", "Org", "-o", "{tmp}/sub", command="submit", before=(ACCURACY_RUN,)
+    ),
+    fails("submit", "check", "{tmp}", command="submit"),
     ok("completion", "bash", command="completion", keys=("script",)),
     fails("completion", "nosh", command="completion", code=2),
     fails("nosuch-command", command="", code=2),

@@ -125,10 +125,18 @@ def test_a_point_is_a_derived_manifest(tmp_path: Path) -> None:
     }
     assert data["benchmark"]["threads"] == 2
     assert data["targets"] == ["linux-x86_64-cpu"] and point.target == "linux-x86_64-cpu"
-    assert data["recipes"] == ["../../../../../recipes"]
+    assert data["recipes"] == ["./recipes"]
+    (tmp_path / "recipes" / "models").mkdir(parents=True)
+    (tmp_path / "recipes" / "models" / "m.yaml").write_text("name: m\n", encoding="utf-8")
     written = write_point(loaded, point)
     assert written == point_dir(loaded, point) / "mlenv.yaml"
-    assert (written.parent / "../../../../../recipes").resolve() == (tmp_path / "recipes").resolve()
+    # the point's folder is a whole project: a copy of the base's recipes, kept up to date
+    copied = written.parent / "recipes" / "models" / "m.yaml"
+    assert copied.read_text(encoding="utf-8") == "name: m\n"
+    (tmp_path / "recipes" / "models" / "m.yaml").unlink()
+    (tmp_path / "recipes" / "n.yaml").write_text("name: n\n", encoding="utf-8")
+    write_point(loaded, point)
+    assert not copied.exists() and (written.parent / "recipes" / "n.yaml").is_file()
     # the id is the digest of the manifest as written (what the point's lock will record)
     assert "sha256:" + point.id == load_manifest(written).digest()
 

@@ -291,7 +291,7 @@ def test_accuracy_log_and_top1(tmp_path: Path) -> None:
     assert sorted(responses) == [0, 1, 2, 3]
     scored = Top1().score(responses, np.array([0, 1, 2, 1]))
     assert scored.values == {"top1": 0.75}
-    assert scored.summary == "top1 = 0.7500 (3/4)"
+    assert scored.summary == "accuracy=75.000%, good=3, total=4\ntop1 = 0.7500 (3/4)"
     with pytest.raises(HarnessError, match="one class index per sample"):
         Top1().score({7: b"\0\0\0\0"}, np.array([0, 1]))
 

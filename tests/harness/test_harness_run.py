@@ -133,7 +133,10 @@ def test_accuracy(run_harness: RunHarness, base_config: dict[str, Any], scenario
     result = run.result()
 
     assert detail["effective_test_mode"] == "AccuracyOnly"
-    assert run.read("accuracy.txt") == f"top1 = 0.7500 ({SAMPLES * 3 // 4}/{SAMPLES})\n"
+    good = SAMPLES * 3 // 4
+    assert run.read("accuracy.txt") == (
+        f"accuracy=75.000%, good={good}, total={SAMPLES}\ntop1 = 0.7500 ({good}/{SAMPLES})\n"
+    )
     assert result["accuracy"] == {"top1": 0.75}
     assert result["valid"] is True
     assert result["samples_per_second"] is None

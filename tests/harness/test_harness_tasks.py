@@ -152,7 +152,9 @@ def test_object_detection(
     assert run.returncode == 0, run.stderr
     assert run.stdout == ""  # pycocotools' prints are kept off stdout
     assert run.result()["accuracy"] == {"map": pytest.approx(1.0)}
-    assert run.read("accuracy.txt").startswith("mAP = 1.0000 (4 images, 4 detections)")
+    assert run.read("accuracy.txt").startswith(
+        "mAP=100.000%\nmAP = 1.0000 (4 images, 4 detections)"
+    )
 
 
 def test_detection_without_pycocotools(

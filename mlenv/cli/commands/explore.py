@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
 from rich.table import Table
 
-from mlenv.errors import MlenvError
-from mlenv.explore import ExploreResult, explore
+from mlenv.errors import MlenvError, UsageError
+from mlenv.explore import ExploreResult, explore, pack_point
 
 from ..context import Context
+from ..liveview import live_view
 from ..output import Outcome
 
 COMMANDS = ("explore",)
@@ -33,20 +36,40 @@ def add_parser(sub: Any, name: str) -> None:
     p.add_argument(
         "--dry-run", action="store_true", help="list the points and their ids; measure nothing"
     )
+    p.add_argument(
+        "--pack",
+        metavar="POINT",
+        help="write the offline bundle (as `mlenv pack`) of this measured point (an id or a "
+        "unique prefix); measure nothing",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        type=Path,
+        help="with --pack: the archive to write (default <sweep dir>/<sweep>-<id>.mlenv.tar)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, ctx: Context) -> Outcome:
-    result = explore(
-        args.sweep,
-        results=args.results,
-        executor=args.executor,
-        retry_failed=args.retry_failed,
-        dry_run=args.dry_run,
-        environ=ctx.environ,
-        reporter=ctx.reporter,
-        offline=ctx.options.offline,
-    )
+    if args.pack is not None:
+        return _pack(args, ctx)
+    if args.output is not None:
+        raise UsageError("-o/--output goes with --pack POINT", hint="add --pack POINT, or drop -o")
+    live = not (args.dry_run or ctx.options.json or ctx.options.verbosity < 0)
+    with live_view(ctx.console, enabled=live) as observer:
+        result = explore(
+            args.sweep,
+            results=args.results,
+            executor=args.executor,
+            retry_failed=args.retry_failed,
+            dry_run=args.dry_run,
+            environ=ctx.environ,
+            reporter=ctx.reporter,
+            offline=ctx.options.offline,
+            observer=observer,
+        )
     if ctx.options.verbosity >= 0:
         ctx.console.print(points_table(result))
     if result.failed:
@@ -59,6 +82,32 @@ def run(args: argparse.Namespace, ctx: Context) -> Outcome:
         )
         return Outcome(data=result.to_dict(), code=1, error=error)
     return Outcome(data=result.to_dict())
+
+
+def _pack(args: argparse.Namespace, ctx: Context) -> Outcome:
+    result = pack_point(
+        args.sweep,
+        args.pack,
+        output=args.output,
+        environ=ctx.environ,
+        reporter=ctx.reporter,
+        offline=ctx.options.offline,
+    )
+    ctx.console.print(
+        f"[bold]{escape(str(result.path))}[/bold]: {result.files} files, "
+        f"{result.size / 1e6:.1f} MB, {result.results} result(s) of {result.target}"
+    )
+    if not ctx.options.json:
+        sys.stdout.write(f"{result.path}\n")
+    data = {
+        "bundle": str(result.path),
+        "sha256": result.sha256,
+        "size": result.size,
+        "target": result.target,
+        "files": result.files,
+        "results": result.results,
+    }
+    return Outcome(data=data)
 
 
 def points_table(result: ExploreResult) -> Table:
