@@ -31,23 +31,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "support"))  # the offline project builders
 
-from runproject import nullrun_project  # noqa: E402
+from runproject import SWEEP_BASE, nullrun_project  # noqa: E402
 
 from mlenv.explore import explore  # noqa: E402
 from mlenv.ops import explore as op  # noqa: E402
 from mlenv.resultsdb import ResultsDB  # noqa: E402
 
-MANIFEST = """
-name: nullrun
-recipes: [./recipes]
-targets: [host]
-requires: ["null", zeromodel, smalldigits]
-benchmark:
-  model: zeromodel
-  dataset: smalldigits
-  backend: "null"
-  settings: {min_duration: 100, min_query_count: 16, target_qps: 500}
-"""
+MANIFEST = SWEEP_BASE
 WIDTH = 40
 
 spent: dict[str, float] = defaultdict(float)

@@ -20,19 +20,9 @@ import pytest
 pytest.importorskip("mlperf_loadgen")
 pytest.importorskip("sqlalchemy")
 
-from runproject import nullrun_project
+from runproject import SWEEP_BASE, nullrun_project
 
-MANIFEST = """
-name: nullrun
-recipes: [./recipes]
-targets: [host]
-requires: ["null", zeromodel, smalldigits]
-benchmark:
-  model: zeromodel
-  dataset: smalldigits
-  backend: "null"
-  settings: {min_duration: 100, min_query_count: 16, target_qps: 500}
-"""
+MANIFEST = SWEEP_BASE
 SWEEP = """
 name: team
 axes:

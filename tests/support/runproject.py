@@ -30,3 +30,17 @@ def opened_project(tmp_path: Path) -> Iterator[tuple[H.Project, Any]]:
 
     with nullrun_project(tmp_path) as written:
         yield written, mlenv.Project.open(written.root, environ=written.environ())
+
+
+# the base manifest the sweep tests and benchmarks/bench_sweep.py derive their points from
+SWEEP_BASE = """
+name: nullrun
+recipes: [./recipes]
+targets: [host]
+requires: ["null", zeromodel, smalldigits]
+benchmark:
+  model: zeromodel
+  dataset: smalldigits
+  backend: "null"
+  settings: {min_duration: 100, min_query_count: 16, target_qps: 500}
+"""
