@@ -96,3 +96,19 @@ def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> 
         )
 
     return _run
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """A real PostgreSQL 15 server on 127.0.0.1 for the session (tests/support/pg.py); the tests
+    that need it skip, saying why, where it cannot start."""
+    import pg
+
+    reason = pg.available()
+    if reason is not None:
+        pytest.skip(f"no PostgreSQL server: {reason}")
+    server = pg.start()
+    try:
+        yield server
+    finally:
+        server.stop()

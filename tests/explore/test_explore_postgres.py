@@ -10,7 +10,6 @@ import json
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,18 +32,6 @@ exclude:
 scenarios: [Offline]
 modes: [performance]
 """
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[pg.PgServer]:
-    reason = pg.available()
-    if reason is not None:
-        pytest.skip(f"no PostgreSQL server: {reason}")
-    server = pg.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def mlenv(project: Any, *args: str) -> subprocess.CompletedProcess[str]:

@@ -4,24 +4,11 @@ cannot start) and `url`, each store test run against SQLite and against PostgreS
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pg
 import pytest
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[pg.PgServer]:
-    reason = pg.available()
-    if reason is not None:
-        pytest.skip(f"no PostgreSQL server: {reason}")
-    server = pg.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
