@@ -7,12 +7,11 @@ explore that finds everything recorded."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import localpypi
 import pg
 import pytest
 
@@ -34,15 +33,8 @@ modes: [performance]
 """
 
 
-def mlenv(project: Any, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mlenv", *args],
-        capture_output=True,
-        text=True,
-        env=project.environ(),
-        cwd=project.root,
-        timeout=300,
-    )
+def mlenv(project: Any, *args: str) -> localpypi.Result:
+    return localpypi.run_mlenv(project, *args, timeout=300)
 
 
 def test_a_sweep_into_postgresql(tmp_path: Path, postgres: pg.PgServer) -> None:

@@ -6,12 +6,11 @@ measured point (its manifest, lock, recipes and results), found by a prefix of i
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 from typing import Any
 
+import localpypi
 import pytest
 
 pytest.importorskip("mlperf_loadgen")
@@ -32,15 +31,8 @@ modes: [performance]
 """
 
 
-def mlenv(project: Any, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mlenv", *args],
-        capture_output=True,
-        text=True,
-        env=project.environ(),
-        cwd=project.root,
-        timeout=300,
-    )
+def mlenv(project: Any, *args: str) -> localpypi.Result:
+    return localpypi.run_mlenv(project, *args, timeout=300)
 
 
 def test_a_retried_point_gains_its_lock_and_packs(tmp_path: Path) -> None:
