@@ -27,6 +27,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from benchcli import mlenv  # the benchmarks' one way to run mlenv
+
 ROOT = Path(__file__).resolve().parent.parent
 WIDTH = 48
 
@@ -52,19 +54,6 @@ def show(label: str, times: list[float]) -> float:
 
 def line(label: str, text: str) -> None:
     print(f"{label:{WIDTH}} {text}")
-
-
-def mlenv(project: Path, env: dict[str, str], *args: str) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "mlenv", *args],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        sys.exit(f"mlenv {' '.join(args)} failed:\n{proc.stderr}")
 
 
 def main() -> None:

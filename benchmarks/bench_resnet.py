@@ -30,13 +30,13 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchcli import mlenv  # the benchmarks' one way to run mlenv
 from make_resnet import IMAGES, MODEL, make_images, make_model, sha256
 
 WIDTH = 52
@@ -127,20 +127,6 @@ for b in batches:
     out["rate"][b] = done / (time.perf_counter() - start)
 print(json.dumps(out))
 """
-
-
-def mlenv(project: Path, env: dict[str, str], *args: str) -> str:
-    proc = subprocess.run(
-        [sys.executable, "-m", "mlenv", *args],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        sys.exit(f"mlenv {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
-    return proc.stdout
 
 
 def result(project: Path, scenario: str) -> dict[str, object]:
