@@ -85,13 +85,17 @@ def disk_usage(root: Path) -> DiskUsage:
     return DiskUsage(size=size, exclusive=exclusive)
 
 
-def _stats(root: Path) -> Iterator[os.stat_result]:
+def _stats(root: Path, skip: frozenset[str] = frozenset()) -> Iterator[os.stat_result]:
+    """The lstat of everything below `root` (links not followed; the top-level names in `skip`
+    left out)."""
     try:
         it = os.scandir(root)
     except OSError:
         return
     with it:
         for entry in it:
+            if entry.name in skip:
+                continue
             try:
                 st = entry.stat(follow_symlinks=False)
             except OSError:
@@ -99,6 +103,20 @@ def _stats(root: Path) -> Iterator[os.stat_result]:
             yield st
             if stat.S_ISDIR(st.st_mode):
                 yield from _stats(Path(entry.path))
+
+
+def file_bytes(root: Path, skip: frozenset[str] = frozenset()) -> int | None:
+    """The bytes of the regular files below `root`, a hard-linked file counted once (the
+    top-level names in `skip` left out); None when `root` cannot be read."""
+    if not os.access(root, os.R_OK | os.X_OK) or not root.is_dir():
+        return None
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for st in _stats(root, skip):
+        if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) not in seen:
+            seen.add((st.st_dev, st.st_ino))
+            total += st.st_size
+    return total
 
 
 def _rmtree(path: Path) -> None:

@@ -19,13 +19,13 @@ disk), `profile`; and for repeats, `repeats` with the medians at the top (`merge
 from __future__ import annotations
 
 import json
-import os
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeGuard
 
+from mlenv.envs.gc import file_bytes
 from mlenv.manifest import DEFAULT_PROFILE, KNOBS
 
 from .energy import EnergySampler
@@ -225,27 +225,9 @@ def detail_values(folder: Path, keys: Sequence[str]) -> dict[str, Any]:
 
 
 def tree_bytes(root: Path, skip: frozenset[str] = _NOT_ENV) -> int | None:
-    """The bytes of every file under `root` (links not followed, a hard-linked file once, the
-    top-level folders in `skip` left out); None when `root` cannot be read."""
-    try:
-        pending = [e for e in os.scandir(root) if e.name not in skip]
-    except OSError:
-        return None
-    seen: set[tuple[int, int]] = set()
-    total = 0
-    while pending:
-        entry = pending.pop()
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                pending.extend(os.scandir(entry.path))
-            elif entry.is_file(follow_symlinks=False):
-                info = entry.stat(follow_symlinks=False)
-                if (info.st_dev, info.st_ino) not in seen:
-                    seen.add((info.st_dev, info.st_ino))
-                    total += info.st_size
-        except OSError:
-            continue
-    return total
+    """The environment's size on disk: its files (links not followed, a hard-linked file once,
+    the harness's own folders left out); None when `root` cannot be read."""
+    return file_bytes(root, skip)
 
 
 def _rate(doc: Mapping[str, Any]) -> float | None:
