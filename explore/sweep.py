@@ -2,8 +2,8 @@
 the frozen `Sweep` model, and `load_sweep`, which also checks the axes against the base
 manifest (`pin.NAME` and `variant.NAME.KEY` must name a requirement of it).
 
-Axis names are dotted manifest paths (`benchmark.threads`), so the error locations of this
-file use `SweepProblems`, which finds a key that holds dots (`axes.benchmark.threads`).
+Axis names are dotted manifest paths (`benchmark.threads`): the error locations of this file
+cross keys that hold dots (`axes.benchmark.threads`), which `mlenv.yamlio.locate_line` finds.
 """
 
 from __future__ import annotations
@@ -13,15 +13,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from packaging.version import InvalidVersion, Version
 
-from mlenv.errors import FormatError, Problem
+from mlenv.errors import FormatError
 from mlenv.keyspec import Key, Shape, array, integer, mapping, string, strings
 from mlenv.manifest import BENCHMARK, MANIFEST, MODES, SCENARIOS, Manifest
 from mlenv.names import COMPONENT_RE, component_problem
 from mlenv.requirement import NAME_RE, parse_requirement
-from mlenv.yamlio import Problems, Section, join, read_yaml, type_name, unquoted_number
+from mlenv.yamlio import (
+    Problems,
+    Section,
+    join,
+    locate_line,
+    read_yaml,
+    type_name,
+    unquoted_number,
+)
 
 PROFILES = ("quick", "submission")
 SEARCH_KINDS = ("grid", "random", "optuna")
@@ -315,53 +322,6 @@ def _search(s: Section, problems: Problems) -> Search:
     return Search(kind=kind, points=points, seed=seed or 0)
 
 
-# -- locations of keys that hold dots --------------------------------------------------------
-
-
-class SweepProblems(Problems):
-    """Problems whose dotted paths may cross keys holding dots (`axes.benchmark.threads`)."""
-
-    def problems(self) -> list[Problem]:
-        out = []
-        for path, message in self.items:
-            line = locate_key(self.text, path) if self.text is not None and path else None
-            where = f"{self.label}:{line}" if line else self.label
-            out.append(Problem(where=f"{where}: {path}" if path else where, message=message))
-        return out
-
-
-def locate_key(text: str, dotted: str) -> int | None:
-    """The 1-based line of `dotted` (or its nearest parent), matching the longest key first."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return None
-    if node is None:
-        return None
-    line, rest = node.start_mark.line + 1, dotted
-    while rest:
-        if rest.startswith("[") and isinstance(node, yaml.SequenceNode):
-            index, _, rest = rest[1:].partition("]")
-            if not index.isdigit() or int(index) >= len(node.value):
-                break
-            node = node.value[int(index)]
-            line, rest = node.start_mark.line + 1, rest.removeprefix(".")
-            continue
-        if not isinstance(node, yaml.MappingNode):
-            break
-        keys = [(k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode)]
-        hits = [
-            (k, v)
-            for k, v in keys
-            if rest == k.value or rest.startswith((k.value + ".", k.value + "["))
-        ]
-        if not hits:
-            break
-        k, node = max(hits, key=lambda kv: len(kv[0].value))
-        line, rest = k.start_mark.line + 1, rest[len(k.value) :].removeprefix(".")
-    return line
-
-
 # -- the loader ------------------------------------------------------------------------------
 
 
@@ -385,15 +345,15 @@ class LoadedSweep:
         """`<sweep dir>/.mlenv/sweeps/<name>/`: its points and their shared environments."""
         return self.folder / ".mlenv" / "sweeps" / self.sweep.name
 
-    def problems(self) -> SweepProblems:
-        return SweepProblems(str(self.path), self.text)
+    def problems(self) -> Problems:
+        return Problems(str(self.path), self.text)
 
 
 def load_sweep(path: Path) -> LoadedSweep:
     """Read and check a sweep file and its base manifest; every problem located."""
     path = path.expanduser().absolute()
     data, text = read_yaml(path)
-    problems = SweepProblems(str(path), text)
+    problems = Problems(str(path), text)
     sweep = Sweep.from_dict(data, problems)
     problems.raise_if_any(
         "sweep file", hint="see the sweep file format in README.md (CONTRACTS §12)"
@@ -402,7 +362,7 @@ def load_sweep(path: Path) -> LoadedSweep:
     if not base_path.is_file():
         raise FormatError(
             f"the base manifest {sweep.base} does not exist",
-            where=f"{path}:{locate_key(text, 'base') or 1}: base",
+            where=f"{path}:{locate_line(text, 'base') or 1}: base",
             why=f"looked for {base_path} (relative to the sweep file)",
             hint="name the project's mlenv.yaml in `base:` (default: mlenv.yaml beside the sweep)",
         )
@@ -445,8 +405,6 @@ __all__ = [
     "LoadedSweep",
     "Search",
     "Sweep",
-    "SweepProblems",
     "axis_problem",
     "load_sweep",
-    "locate_key",
 ]

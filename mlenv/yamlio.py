@@ -7,7 +7,6 @@ with a `Problems` collector that knows how to turn a dotted field path into `fil
 from __future__ import annotations
 
 import builtins
-import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -52,9 +51,6 @@ class _Loader(_Base):
                     raise DuplicateKey(key, first, key_node.start_mark)
         result: dict[Any, Any] = super().construct_mapping(node, deep=deep)
         return result
-
-
-_PATH_TOKEN = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
 
 
 def read_text(path: Path) -> str:
@@ -123,30 +119,36 @@ def node_path(text: str, mark: yaml.Mark) -> str | None:
 
 def locate_line(text: str, dotted: str) -> int | None:
     """The 1-based line of the node at `dotted` (e.g. `versions[2].requires`), or its nearest
-    existing parent; None when the text cannot be composed."""
+    existing parent; None when the text cannot be composed. A key may itself hold dots (a sweep
+    file's `axes.benchmark.threads`): at each level the longest key that `dotted` continues with
+    wins."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError:
         return None
-    line = node.start_mark.line + 1 if node is not None else None
-    for m in _PATH_TOKEN.finditer(dotted):
-        index, key = m.group(1), m.group(2)
-        if index is not None and isinstance(node, yaml.SequenceNode):
-            i = int(index)
-            if i >= len(node.value):
+    if node is None:
+        return None
+    line, rest = node.start_mark.line + 1, dotted
+    while rest:
+        if rest.startswith("[") and isinstance(node, yaml.SequenceNode):
+            index, _, rest = rest[1:].partition("]")
+            if not index.isdigit() or int(index) >= len(node.value):
                 break
-            node = node.value[i]
-            line = node.start_mark.line + 1
-        elif key is not None and isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                if isinstance(k, yaml.ScalarNode) and k.value == key:
-                    line = k.start_mark.line + 1
-                    node = v
-                    break
-            else:
-                break
-        else:
+            node = node.value[int(index)]
+            line, rest = node.start_mark.line + 1, rest.removeprefix(".")
+            continue
+        if not isinstance(node, yaml.MappingNode):
             break
+        hits = [
+            (k, v)
+            for k, v in node.value
+            if isinstance(k, yaml.ScalarNode)
+            and (rest == k.value or rest.startswith((k.value + ".", k.value + "[")))
+        ]
+        if not hits:
+            break
+        k, node = max(hits, key=lambda kv: len(kv[0].value))
+        line, rest = k.start_mark.line + 1, rest[len(k.value) :].removeprefix(".")
     return line
 
 

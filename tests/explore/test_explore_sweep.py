@@ -9,7 +9,8 @@ from textwrap import dedent
 import pytest
 
 from mlenv.errors import FormatError
-from mlenv.explore.sweep import Search, load_sweep, locate_key
+from mlenv.explore.sweep import Search, load_sweep
+from mlenv.yamlio import locate_line as locate_key
 
 BASE = """\
 name: demo
