@@ -30,8 +30,8 @@ from .output import (
 
 # help lists these first, in this order; any other module of mlenv.cli.commands follows
 ORDER = (
-    "init", "resolve", "install", "run", "verify", "exec", "shell", "env",
-    "explore", "results", "submit", "pack", "reproduce", "diff", "export", "recipes", "targets", "completion",
+    "init", "add", "remove", "resolve", "install", "run", "tree", "why", "verify", "exec", "shell",
+    "env", "explore", "results", "dashboard", "submit", "pack", "reproduce", "diff", "export", "recipes", "targets", "completion",
 )  # fmt: skip
 _VALUE_GLOBALS = ("--manifest", "--lock")
 _FLAG_GLOBALS = ("--json", "--offline", "--debug")

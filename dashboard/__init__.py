@@ -1,0 +1,1 @@
+"""mlenv.dashboard: the static results site (CONTRACTS §15)."""
