@@ -1,25 +1,23 @@
 """Reading what `mlenv results import` records: result.json files with the LoadGen files beside
-them, folders of them (a `results/` tree), and the MLPerf submission checker's `summary.csv` of an
-official round (kept apart as `origin: mlperf-<round>`). Reads files only; runs nothing."""
+them, folders of them (a `results/` tree); official MLPerf tables are `summary.py`'s. Reads files
+only; runs nothing."""
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import ResultsDBError
+from .summary import OfficialRun, read_table
+
+__all__ = ["Found", "OfficialRun", "read_result", "read_summary_csv", "result_files"]
 
 MAX_LOG = 256 << 20  # a LoadGen file larger than this is left out (with a warning)
 MAX_RESULT = 16 << 20
 _REQUIRED = ("scenario", "mode")
-_RATE_UNITS = ("Samples/s", "Queries/s", "Tokens/s")
-_METRIC = re.compile(r"([A-Za-z_][\w.\-]*)\s*:\s*(-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,91 +72,8 @@ def result_files(folder: Path) -> Iterator[Path]:
             yield path
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OfficialRun:
-    """One row of an official round's summary.csv, as a point and a result document."""
-
-    point_id: str
-    parameters: dict[str, Any]
-    target: str
-    origin: str
-    document: dict[str, Any]
-
-
-def read_summary_csv(path: Path) -> tuple[list[OfficialRun], int]:
-    """The performance rows of an MLPerf `summary.csv` (the submission checker's columns) and
-    how many other rows (power, unknown units) were left out."""
-    try:
-        with path.open(encoding="utf-8", newline="") as f:
-            table = list(csv.DictReader(f))
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise ResultsDBError(
-            f"{path} is not a readable CSV file", where=str(path), why=str(e)
-        ) from e
-    needed = ("Organization", "Model", "Scenario", "Result", "Units")
-    if not table or any(c not in table[0] for c in needed):
-        raise ResultsDBError(
-            f"{path} is not an MLPerf summary.csv",
-            where=str(path),
-            why=f"a summary.csv has the columns {', '.join(needed)}, …",
-            hint="pass the summary.csv the MLPerf submission checker writes for a round",
-        )
-    out, left_out = [], 0
-    for row in table:
-        run = _official(row)
-        if run is None:
-            left_out += 1
-        else:
-            out.append(run)
-    return out, left_out
-
-
-def _official(row: dict[str, Any]) -> OfficialRun | None:
-    units = (row.get("Units") or "").strip()
-    try:
-        result = float(row.get("Result") or "")
-    except ValueError:
-        return None
-    scenario = (row.get("Scenario") or "").strip()
-    if units in _RATE_UNITS:
-        figures: dict[str, Any] = {"samples_per_second": result, "latency_ns": {}}
-    elif units == "Latency (ms)":
-        percentile = "p99" if scenario == "MultiStream" else "p90"
-        figures = {"samples_per_second": None, "latency_ns": {percentile: result * 1e6}}
-    else:  # power rows (Watts, millijoules) and anything unknown
-        return None
-    round_ = (row.get("version") or "unknown").strip() or "unknown"
-    system = (row.get("SystemName") or row.get("Platform") or "").strip()
-    parameters = {
-        "round": round_,
-        "organization": row.get("Organization", ""),
-        "division": row.get("Division", ""),
-        "availability": row.get("Availability", ""),
-        "system": system,
-        "platform": row.get("Platform", ""),
-        "accelerator": row.get("accelerator_model_name", ""),
-        "accelerators": row.get("total_accelerators", ""),
-        "framework": row.get("framework", ""),
-    }
-    key = json.dumps([parameters, row.get("Model")], sort_keys=True)
-    accuracy = {m: float(v) for m, v in _METRIC.findall(row.get("Accuracy") or "")}
-    document = {
-        "version": 1,
-        "benchmark": (row.get("Model") or "").strip(),
-        "dataset": None,
-        "scenario": scenario,
-        "mode": "performance",
-        "valid": True,
-        **figures,
-        "accuracy": accuracy or None,
-        "target": {"name": system, "facts": {}},
-        "backend": {"name": row.get("framework", "")},
-        "mlperf": {k: v for k, v in row.items() if k is not None},
-    }
-    return OfficialRun(
-        point_id="mlperf:" + hashlib.sha256(key.encode()).hexdigest()[:24],
-        parameters=parameters,
-        target=system,
-        origin=f"mlperf-{round_}",
-        document=document,
-    )
+def read_summary_csv(path: Path, *, round_: str | None = None) -> tuple[list[OfficialRun], int]:
+    """The performance rows of an official MLPerf table (`summary.py`) and how many other rows
+    (power, unknown units) were left out."""
+    table = read_table(path, round_=round_)
+    return list(table.runs), table.left_out

@@ -26,6 +26,7 @@ from mlenv.resultsdb import (
     default_url,
     importer,
     safe_url,
+    summary,
 )
 from mlenv.resultsdb import export as exporter
 from mlenv.resultsdb.pareto import DIRECTIONS, Group
@@ -34,7 +35,7 @@ from mlenv.resultsdb.store import canonical
 
 from .project import Project
 
-FORMATS = exporter.FORMATS
+FORMATS = (*exporter.FORMATS, "fair")
 
 
 def results_url(project: Project, url: str | None = None) -> str:
@@ -275,10 +276,54 @@ def export(
 ) -> Written:
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format {fmt!r}", hint=f"one of {', '.join(FORMATS)}")
+    if fmt == "fair":
+        return _export_fair(project, url=url, output=output, sweep=sweep, where=where)
     rows = list_runs(project, url=url, sweep=sweep, where=where).rows
     text = exporter.export(rows, fmt)
     path = _write(project, text, output, f"{fmt}, {len(rows)} runs")
     return Written(format=fmt, text=text, count=len(rows), path=path)
+
+
+def _project_locks(project: Project) -> dict[str, bytes]:
+    """The project's mlenv.lock by the digest of each of its sections (a run measured with one
+    of them gets the file in its crate; other runs' locks are not stored, so left out)."""
+    from mlenv.errors import MlenvError
+
+    try:
+        lock = project.lock()
+        data = project.lock_path.read_bytes()
+    except (MlenvError, OSError):
+        return {}
+    return {section.digest(): data for section in lock.targets.values()}
+
+
+def _export_fair(
+    project: Project,
+    *,
+    url: str | None,
+    output: Path | None,
+    sweep: str | None,
+    where: Mapping[str, str] | None,
+) -> Written:
+    import mlenv
+    from mlenv.resultsdb import fair
+
+    if output is None:
+        raise UsageError("--format fair writes a folder", where="--format fair", hint="add -o DIR")
+    with opened(project, url, create=False) as db:
+        rows = db.runs(sweep=sweep, where=where or {})
+        manifests = {p.point_id: p.manifest for p in db.points()}
+        crate = fair.write_crate(
+            output.absolute(),
+            rows,
+            log=db.log,
+            manifests=manifests,
+            locks=_project_locks(project),
+            version=mlenv.__version__,
+        )
+    project.reporter.info(f"wrote {crate.path} (RO-Crate and Croissant, {crate.runs} runs)")
+    text = "\n".join(crate.files) + "\n"
+    return Written(format="fair", text=text, count=crate.runs, path=crate.path)
 
 
 def plot(
@@ -320,9 +365,15 @@ class Imported:
         }
 
 
-def import_paths(project: Project, paths: Sequence[Path], *, url: str | None = None) -> Imported:
+def import_paths(
+    project: Project,
+    paths: Sequence[Path],
+    *,
+    url: str | None = None,
+    round_: str | None = None,
+) -> Imported:
     """results/ folders, result.json files, `mlenv pack` bundles (.tar, .tar.gz or unpacked)
-    and official MLPerf summary.csv tables."""
+    and official MLPerf summary tables (.csv, .json; `round_` where the table does not say)."""
     if not paths:
         raise UsageError("nothing to import", hint="name results/ folders, result.json files, …")
     runs: list[str] = []
@@ -330,7 +381,7 @@ def import_paths(project: Project, paths: Sequence[Path], *, url: str | None = N
     with opened(project, url) as db:
         before = len(db.runs())
         for path in paths:
-            runs += _import_one(project, db, Path(path).absolute(), left)
+            runs += _import_one(project, db, Path(path).absolute(), left, round_)
         new = len(db.runs()) - before
         return Imported(
             url=db.url,
@@ -341,7 +392,9 @@ def import_paths(project: Project, paths: Sequence[Path], *, url: str | None = N
         )
 
 
-def _import_one(project: Project, db: ResultsDB, path: Path, left: list[str]) -> list[str]:
+def _import_one(
+    project: Project, db: ResultsDB, path: Path, left: list[str], round_: str | None
+) -> list[str]:
     if not path.exists():
         raise UsageError(f"{path} does not exist", where="mlenv results import")
     if path.is_dir() and (path / "bundle.json").is_file():
@@ -353,8 +406,8 @@ def _import_one(project: Project, db: ResultsDB, path: Path, left: list[str]) ->
         return _import_results(db, path, left)
     if path.name.endswith((".tar", ".tar.gz", ".tgz")):
         return _import_bundle(project, db, path, left)
-    if path.suffix == ".csv":
-        return _import_official(db, path, left)
+    if summary.is_summary(path) and not _is_result_json(path):
+        return _import_official(db, path, left, round_)
     return _record_found(db, importer.read_result(path), left)
 
 
@@ -419,10 +472,24 @@ def _record_found(db: ResultsDB, found: importer.Found, left: list[str]) -> list
     return [db.record_run(point_id, doc, logs=found.logs)]
 
 
-def _import_official(db: ResultsDB, path: Path, left: list[str]) -> list[str]:
-    runs, left_out = importer.read_summary_csv(path)
+def _is_result_json(path: Path) -> bool:
+    """A .json file that is not a table: one result.json document, or an object that is neither
+    (then read_result says what a result.json is). Files named *summary* are tables."""
+    if path.suffix.lower() != ".json" or "summary" in path.name.lower():
+        return False
+    if path.stat().st_size > importer.MAX_RESULT:
+        return False
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(doc, dict) and summary.row_list(doc) is None
+
+
+def _import_official(db: ResultsDB, path: Path, left: list[str], round_: str | None) -> list[str]:
+    table = summary.read_table(path, round_=round_)
     out = []
-    for run in runs:
+    for run in table.runs:
         db.record_point(
             run.point_id,
             sweep=None,
@@ -433,8 +500,7 @@ def _import_official(db: ResultsDB, path: Path, left: list[str]) -> list[str]:
             origin=run.origin,
         )
         out.append(db.record_run(run.point_id, run.document))
-    if left_out:
-        left.append(f"{path}: {left_out} row(s) that are not performance results (power, …)")
+    left += summary.describe([table])
     return out
 
 

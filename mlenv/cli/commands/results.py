@@ -34,12 +34,21 @@ def add_parser(sub: Any, name: str) -> None:
     par.add_argument("--benchmark", metavar="B")
     par.add_argument("--objective", action="append", default=[], metavar="KEY=max|min")
     par.add_argument("--where", action="append", default=[], metavar="KEY=VALUE")
-    exp = _action(actions, "export", "the runs as csv, json or MLPerf's summary.csv columns")
+    exp = _action(
+        actions, "export", "the runs as csv, json, MLPerf's summary.csv columns, or a FAIR folder"
+    )
     exp.add_argument("--format", required=True, choices=op.FORMATS, metavar="F")
     exp.add_argument("--where", action="append", default=[], metavar="KEY=VALUE")
-    exp.add_argument("-o", "--output", type=Path, metavar="PATH", help="default: stdout")
-    imp = _action(actions, "import", "record results/ folders, result.json files, bundles")
+    exp.add_argument(
+        "-o", "--output", type=Path, metavar="PATH", help="default: stdout (fair: a folder)"
+    )
+    imp = _action(
+        actions, "import", "record results/ folders, result.json files, bundles, MLPerf tables"
+    )
     imp.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    imp.add_argument(
+        "--round", metavar="vX.Y", help="the MLPerf round of a summary table that does not say"
+    )
     plot = _action(actions, "plot", "the Pareto front as a self-contained SVG scatter")
     plot.add_argument("--scenario", metavar="S")
     plot.add_argument("--objective", action="append", default=[], metavar="KEY=max|min")
@@ -200,7 +209,7 @@ def _plot(args: argparse.Namespace, ctx: Context) -> Outcome:
 
 
 def _import(args: argparse.Namespace, ctx: Context) -> Outcome:
-    done = op.import_paths(ctx.project, args.paths, url=args.results)
+    done = op.import_paths(ctx.project, args.paths, url=args.results, round_=args.round)
     for item in done.left_out:
         ctx.reporter.warn(f"left out {item}")
     ctx.reporter.info(
