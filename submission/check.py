@@ -1,7 +1,8 @@
 """mlenv's own checks of a submission tree (`mlenv submit check DIR`): the v6.1 layout, the
 required files (present and non-empty), the systems and measurements JSON fields, the size of
 the truncated accuracy logs, the `hash=` and metric lines of accuracy.txt, LoadGen's verdict,
-and the open division's model mapping. Each problem names its path relative to DIR. These are
+the open division's model mapping, and the closed division's TEST01/TEST04 folders (present,
+saying TEST PASS). Each problem names its path relative to DIR. These are
 not the official checker's checks (which also judge durations, seeds and sample counts)."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from mlenv.errors import Problem
 
+from .compliance import passes
 from .rules import (
     ACCURACY_FILES,
     CLOSED_MODELS,
@@ -22,6 +24,10 @@ from .rules import (
     METRIC_LINES,
     PERFORMANCE_FILES,
     SCENARIO_FILES,
+    TEST01_ACCURACY_FILES,
+    VERIFY_ACCURACY,
+    VERIFY_PERFORMANCE,
+    compliance_tests,
 )
 from .systems import field_problems
 
@@ -86,6 +92,8 @@ def _submitter(found: _Found, division: str, root: Path) -> None:
             _benchmark(found, division, root, benchmark, mapping or {})
             for scenario in sorted(p for p in benchmark.iterdir() if p.is_dir()):
                 _scenario(found, scenario)
+                if division == "closed" and benchmark.name in CLOSED_MODELS:
+                    _compliance(found, scenario, compliance_tests(benchmark.name))
 
 
 def _system(found: _Found, division: str, root: Path, name: str) -> None:
@@ -135,6 +143,26 @@ def _scenario(found: _Found, folder: Path) -> None:
         for key in MEASUREMENT_FIELDS:
             if str(fields.get(key) or "").strip() == "":
                 found.add(folder / "measurements.json", f"{key} is missing or empty")
+
+
+def _compliance(found: _Found, scenario: Path, tests: tuple[str, ...]) -> None:
+    """The closed division's audit folders: present, their verify files saying TEST PASS, the
+    audit run's LoadGen logs, and TEST01's accuracy/ folder complete when there is one."""
+    for test in tests:
+        folder = scenario / test
+        if not folder.is_dir():
+            found.add(folder, f"is missing (run `mlenv run --compliance {test}`)")
+            continue
+        verify = [VERIFY_PERFORMANCE] + ([VERIFY_ACCURACY] if test == "TEST01" else [])
+        for name in verify:
+            if found.nonempty(folder / name) and not passes(folder / name):
+                found.add(folder / name, f"does not say TEST PASS: {test} failed")
+        for name in PERFORMANCE_FILES:
+            found.nonempty(folder / "performance" / "run_1" / name)
+        accuracy = folder / "accuracy"
+        if test == "TEST01" and accuracy.is_dir():
+            for name in TEST01_ACCURACY_FILES:
+                found.nonempty(accuracy / name)
 
 
 def _verdict(found: _Found, summary: Path) -> None:

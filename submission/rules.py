@@ -79,3 +79,30 @@ METRIC_LINES = {
     "map": r"^mAP=([\d\.]+)",
     "f1": r"^\{\"exact_match\": [\d\.]+, \"f1\": ([\d\.]+)\}",
 }
+
+# the closed division's audit (compliance) tests mlenv runs (`mlenv run --compliance T`), and the
+# closed models of the round that need each (the official checker's per-round lists)
+COMPLIANCE_TESTS = ("TEST01", "TEST04")
+COMPLIANCE_MODELS = {
+    "TEST01": (
+        "resnet", "retinanet", "bert-99", "bert-99.9", "dlrm-v2-99", "dlrm-v2-99.9",
+        "3d-unet-99", "3d-unet-99.9", "stable-diffusion-xl", "rgat", "pointpainting", "whisper",
+    ),
+    "TEST04": ("resnet", "stable-diffusion-xl", "pointpainting"),
+}  # fmt: skip
+VERIFY_ACCURACY = "verify_accuracy.txt"
+VERIFY_PERFORMANCE = "verify_performance.txt"
+PASS_LINE = "TEST PASS"
+# TEST01's accuracy/ folder, written when the sampled responses differed from the accuracy run
+# and mlenv compared the metric on them (baseline = the accuracy run, compliance = TEST01's)
+TEST01_ACCURACY_FILES = (
+    "mlperf_log_accuracy.json",
+    "accuracy.txt",
+    "baseline_accuracy.txt",
+    "compliance_accuracy.txt",
+)
+
+
+def compliance_tests(closed_model: str) -> tuple[str, ...]:
+    """The compliance tests a closed-division model needs, in order."""
+    return tuple(t for t in COMPLIANCE_TESTS if closed_model in COMPLIANCE_MODELS[t])

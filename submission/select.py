@@ -6,12 +6,13 @@ profile unless it is a test submission."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mlenv.errors import Problem
 from mlenv.resultsdb import RunRow
 
 from .errors import SubmissionError
+from .rules import compliance_tests
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -20,6 +21,7 @@ class Entry:
 
     performance: RunRow
     accuracy: RunRow
+    compliance: Mapping[str, RunRow] = field(default_factory=dict)  # TEST01/TEST04 -> its run
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -51,6 +53,29 @@ def companion(rows: Sequence[RunRow], run: RunRow, mode: str) -> RunRow | None:
     return found[-1] if found else None
 
 
+def audit_test(run: RunRow) -> str | None:
+    """The compliance test a run is (TEST01, TEST04), or None for a plain run."""
+    audit = run.document.get("compliance")
+    test = audit.get("test") if isinstance(audit, Mapping) else None
+    return test if isinstance(test, str) else None
+
+
+def compliance_runs(rows: Sequence[RunRow], run: RunRow) -> dict[str, RunRow]:
+    """The latest compliance run of each test of the same point, benchmark and scenario."""
+    found: dict[str, RunRow] = {}
+    for r in rows:
+        test = audit_test(r)
+        if (
+            test is not None
+            and r.status == "ok"
+            and r.point_id == run.point_id
+            and r.scenario == run.scenario
+            and r.benchmark == run.benchmark
+        ):
+            found[test] = r
+    return found
+
+
 def latest_performance(rows: Sequence[RunRow]) -> list[RunRow]:
     """The latest performance run of each point, benchmark and scenario."""
     latest: dict[tuple[str, str | None, str | None], RunRow] = {}
@@ -68,6 +93,8 @@ def pair(rows: Sequence[RunRow], chosen: Sequence[RunRow]) -> tuple[list[Entry],
         if run.status != "ok":
             problems.append(Problem(where=f"run {run.run_id}", message="is a failed point"))
             continue
+        if audit_test(run) is not None:
+            continue  # a compliance run goes in with its scenario's performance run
         other = "accuracy" if run.mode == "performance" else "performance"
         found = companion(rows, run, other)
         if found is None:
@@ -80,7 +107,7 @@ def pair(rows: Sequence[RunRow], chosen: Sequence[RunRow]) -> tuple[list[Entry],
             )
             continue
         perf, acc = (run, found) if run.mode == "performance" else (found, run)
-        entry = Entry(performance=perf, accuracy=acc)
+        entry = Entry(performance=perf, accuracy=acc, compliance=compliance_runs(rows, perf))
         entries.setdefault(entry.key, entry)
     return list(entries.values()), problems
 
@@ -129,14 +156,61 @@ def _subset(run: RunRow, dataset_samples: Mapping[str, int]) -> str | None:
     return None
 
 
+def compliance_refusals(
+    entries: Sequence[Entry], closed: Mapping[str, str], *, test: bool
+) -> list[Problem]:
+    """The closed division's audit tests each entry lacks or failed (`closed`: benchmark ->
+    its closed-division model). A test submission may lack them."""
+    if test:
+        return []
+    problems = []
+    for e in entries:
+        for name in compliance_tests(closed[e.benchmark]):
+            run = e.compliance.get(name)
+            where = f"run {e.performance.run_id}"
+            if run is None:
+                problems.append(
+                    Problem(
+                        where=where,
+                        message=f"{e.benchmark} {e.scenario}: the closed division needs a "
+                        f"{name} compliance run (`mlenv run --scenario {e.scenario} "
+                        f"--compliance {name}`)",
+                    )
+                )
+            elif not _passed(run):
+                problems.append(
+                    Problem(
+                        where=f"run {run.run_id}",
+                        message=f"{e.benchmark} {e.scenario}: compliance test {name} FAILED",
+                    )
+                )
+    return problems
+
+
+def _passed(run: RunRow) -> bool:
+    audit = run.document.get("compliance")
+    return isinstance(audit, Mapping) and audit.get("pass") is True
+
+
 def refuse(problems: Sequence[Problem], *, test: bool) -> None:
     if not problems:
         return
+    audits = any("compliance" in p.message for p in problems)
     raise SubmissionError(
         f"{len(problems)} problem(s) with the runs chosen for the submission",
         problems=problems,
         why="MLPerf accepts only VALID runs on the whole dataset; mlenv also asks for the "
-        "submission profile (10-minute runs, LoadGen's mlperf.conf rules)",
+        "submission profile (10-minute runs, LoadGen's mlperf.conf rules)"
+        + (
+            "; the closed division also needs passing audit tests (TEST01, TEST04)"
+            if audits
+            else ""
+        ),
         hint="measure again with `mlenv run --profile submission`"
+        + (
+            " --compliance TEST01 --compliance TEST04 (the tests each problem names)"
+            if audits
+            else ""
+        )
         + ("" if test else ", or pass --test for a test submission that is not for MLPerf"),
     )

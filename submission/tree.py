@@ -17,9 +17,10 @@ from mlenv.errors import Problem
 from mlenv.names import check_component
 
 from . import accuracy as A
+from . import compliance as C
 from . import readme
 from .errors import SubmissionError
-from .rules import CATALOG_MODELS, CLOSED_MODELS, MEASUREMENT_FIELDS
+from .rules import CATALOG_MODELS, CLOSED_MODELS, MEASUREMENT_FIELDS, compliance_tests
 from .select import Entry
 from .systems import PLACEHOLDER, SystemDescription, describe
 
@@ -66,7 +67,14 @@ def benchmark_folder(plan: Plan, benchmark: str) -> str:
     """The benchmark's folder: its own name in the open division, the closed model in closed."""
     if plan.division == "open":
         return benchmark
-    closed = plan.model_mapping.get(benchmark) or CATALOG_MODELS.get(benchmark)
+    return closed_model(plan.model_mapping, benchmark)
+
+
+def closed_model(mapping: Mapping[str, str], benchmark: str) -> str:
+    """The closed-division model a benchmark is (the user's mapping, then the catalog's)."""
+    if benchmark in CLOSED_MODELS:
+        return benchmark
+    closed = mapping.get(benchmark) or CATALOG_MODELS.get(benchmark)
     if closed not in CLOSED_MODELS:
         raise SubmissionError(
             f"{benchmark} is not a model of the closed division",
@@ -202,6 +210,10 @@ def _write_entry(plan: Plan, e: Entry, folder: Path, log: Callable[[str], bytes]
     conf = perf.logs.get("user.conf")
     (folder / "user.conf").write_bytes(log(conf) if conf else _user_conf(e).encode())
     (folder / "README.md").write_text(readme.scenario(plan, e), encoding="utf-8")
+    if plan.division == "closed":
+        for test in compliance_tests(closed_model(plan.model_mapping, e.benchmark)):
+            if test in e.compliance:  # a test submission may lack them (refused otherwise)
+                C.write_test(folder / test, test, e.compliance[test], log)
 
 
 def _measurements(plan: Plan, e: Entry) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from mlenv.resultsdb import ResultsDB, RunRow, safe_url
 from mlenv.submission import Built, Plan, SubmissionError, check_tree, write
 from mlenv.submission import select as S
 from mlenv.submission.rules import DIVISIONS
-from mlenv.submission.tree import measurement_defaults
+from mlenv.submission.tree import closed_model, measurement_defaults
 from mlenv.yamlio import parse_yaml, read_text
 
 from .project import Project
@@ -77,16 +77,21 @@ def submit(project: Project, request: SubmitRequest) -> Submitted:
         entries = _entries(db, request)
         index_info = _index_info(project, entries)
         problems = S.refusals(entries, index_info["samples"], test=request.test)
+        if request.division == "closed":
+            mapping = supplied.get("model_mapping", {})
+            closed = {e.benchmark: closed_model(mapping, e.benchmark) for e in entries}
+            problems += S.compliance_refusals(entries, closed, test=request.test)
         S.refuse(problems, test=request.test)
+        lock = _project_lock(project)
         plan = Plan(
             division=request.division,
             submitter=request.submitter,
             system_name=request.system_name,
             entries=tuple(entries),
             system=supplied.get("system", {}),
-            measurements=_measurements(entries, index_info, supplied),
+            measurements=_measurements(entries, index_info, supplied, lock),
             model_mapping=supplied.get("model_mapping", {}),
-            sources=_sources(project, db, entries),
+            sources=_sources(project, db, entries, lock),
             test=request.test,
         )
         built = write(plan, request.out, db.log)
@@ -152,12 +157,15 @@ def _index_info(project: Project, entries: Sequence[S.Entry]) -> dict[str, Any]:
 
 
 def _measurements(
-    entries: Sequence[S.Entry], info: Mapping[str, Any], supplied: Mapping[str, Any]
+    entries: Sequence[S.Entry],
+    info: Mapping[str, Any],
+    supplied: Mapping[str, Any],
+    lock: Lock | None,
 ) -> dict[str, dict[str, Any]]:
     benchmarks = sorted({e.benchmark for e in entries})
     models: dict[str, dict[str, Any]] = {}
     for e in entries:
-        weights = _weights(e.performance)
+        weights = _weights(lock, e.performance)
         models[e.benchmark] = {"input_dtype": info["dtypes"].get(e.benchmark), "weights": weights}
     out = measurement_defaults(models, benchmarks)
     given = supplied.get("measurements", {})
@@ -167,19 +175,29 @@ def _measurements(
     return out
 
 
-def _weights(run: RunRow) -> str | None:
-    model = run.document.get("model")
-    return str(run.benchmark) if isinstance(model, Mapping) and model.get("bytes") else None
+def _weights(lock: Lock | None, run: RunRow) -> str | None:
+    """The file name of the model package's first artifact in the run's lock section (its URL's
+    last part, else the file it names inside a wheel, else the artifact's name)."""
+    digest = run.document.get("lock") or run.point_lock
+    section = _section(lock, digest if isinstance(digest, str) else None)
+    if section is None:
+        return None
+    for a in section.artifacts:
+        if a.package == run.benchmark:
+            for named in (a.url, a.member, a.path):
+                if named:
+                    return named.split("#", 1)[0].split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+            return a.name
+    return None
 
 
 # -- src/ ---------------------------------------------------------------------------------------
 
 
 def _sources(
-    project: Project, db: ResultsDB, entries: Sequence[S.Entry]
+    project: Project, db: ResultsDB, entries: Sequence[S.Entry], lock: Lock | None
 ) -> dict[str, dict[str, bytes]]:
     out: dict[str, dict[str, bytes]] = {}
-    lock = _project_lock(project)
     for point_id in sorted({e.performance.point_id for e in entries}):
         found = db.get(point_id)
         files: dict[str, bytes] = {}
