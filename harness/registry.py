@@ -15,8 +15,10 @@ from .backends.base import BackendFactory
 from .data.coco import load_object_detection
 from .data.dataset import Preprocessor
 from .data.digits import load_digits
+from .data.imagefolder import load_image_folder
 from .data.images import load_image_classification
 from .data.squad import load_question_answering
+from .data.tables import load_csv, load_npz
 from .errors import HarnessError
 from .metrics.base import Metric
 from .metrics.coco_map import CocoMap
@@ -30,6 +32,10 @@ PREPROCESSORS: dict[str, Preprocessor] = {
     "image-classification": load_image_classification,
     "object-detection": load_object_detection,
     "question-answering": load_question_answering,
+    # bring your own data (what `mlenv add dataset` writes)
+    "npz": load_npz,
+    "csv": load_csv,
+    "image-folder": load_image_folder,
 }
 
 METRICS: dict[str, Metric] = {"top1": Top1(), "map": CocoMap(), "f1": SquadF1()}

@@ -1,4 +1,8 @@
-"""``top1``: the predicted class (argmax of the first output) against the label."""
+"""``top1``: the predicted class (argmax of the first output) against the label.
+
+The first output is one score per class, ``[N, classes]`` (``[N, 1, …, classes]`` is taken as
+such); labels are class indices, an integer array of the dataset's samples.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,17 @@ class Top1:
         pass
 
     def responses(self, outputs: Sequence[NDArray[Any]]) -> NDArray[Any]:
-        predicted: NDArray[np.int32] = outputs[0].argmax(axis=-1).astype(_RESPONSE)
+        scores = outputs[0]
+        if scores.ndim > 2 and all(d == 1 for d in scores.shape[1:-1]):
+            scores = scores.reshape(scores.shape[0], scores.shape[-1])  # [N, 1, classes]
+        if scores.ndim != 2 or scores.shape[1] < 1:
+            raise HarnessError(
+                f"top1 scores the model's first output as [N, classes], it is shaped "
+                f"{list(outputs[0].shape)}",
+                hint="give the model recipe an output of one score per class first "
+                "(top1 takes its argmax as the predicted class index)",
+            )
+        predicted: NDArray[np.int32] = scores.argmax(axis=-1).astype(_RESPONSE)
         return predicted
 
     def score(self, responses: Mapping[int, bytes], labels: NDArray[Any]) -> MetricResult:
