@@ -22,6 +22,7 @@ from mlenv.ops.pack import PackResult, pack
 from mlenv.ops.project import Project
 from mlenv.reporter import NullReporter, Reporter
 
+from .executor import Executor
 from .local import Job, LocalExecutor
 from .points import (
     POINT_FILE,
@@ -112,15 +113,12 @@ def explore(
     reporter: Reporter | None = None,
     offline: bool = False,
     observer: Observer | None = None,
+    ray_address: str | None = None,
 ) -> ExploreResult:
     """Measure every point of the sweep file at `path` not yet recorded (CONTRACTS §12);
     `observer` gets a `Progress` snapshot as each point starts and ends. An optuna search
-    measures the `points` its sampler picks; a dry run of it lists the whole space."""
-    if executor == "ray":
-        raise UsageError(
-            "--executor ray: not yet: issue 17",
-            hint="use --executor local (the default) to measure on this machine",
-        )
+    measures the `points` its sampler picks; a dry run of it lists the whole space.
+    `executor="ray"` measures on the Ray cluster at `ray_address` (else RAY_ADDRESS)."""
     if executor not in EXECUTORS:
         raise UsageError(f"unknown executor {executor!r}", hint="one of local, ray")
     loaded = load_sweep(Path(path))
@@ -140,7 +138,15 @@ def explore(
         offline=offline,
     )
     url = results_url(loaded, results, env)
-    outcomes = _run(loaded, points, base, url, retry_failed=retry_failed, observer=observer)
+    runner = _executor(executor, base, ray_address)
+    try:
+        outcomes = _run(
+            loaded, points, base, url, runner, retry_failed=retry_failed, observer=observer
+        )
+    finally:
+        close = getattr(runner, "close", None)
+        if close is not None:
+            close()
     return ExploreResult(**summary, results=url, dry_run=False, points=outcomes)
 
 
@@ -211,11 +217,22 @@ def _point_target(folder: Path) -> str | None:
     return str(target) if target is not None else None
 
 
+def _executor(name: str, base: Project, ray_address: str | None) -> Executor:
+    if name == "ray":
+        from .ray_executor import RayExecutor
+
+        return RayExecutor(base, ray_address)
+    if ray_address:
+        raise UsageError("--ray-address goes with --executor ray", hint="add --executor ray")
+    return LocalExecutor(base)
+
+
 def _run(
     loaded: LoadedSweep,
     points: list[Point],
     base: Project,
     url: str,
+    executor: Executor,
     *,
     retry_failed: bool,
     observer: Observer | None = None,
@@ -236,17 +253,17 @@ def _run(
         for name in op.unsupported(options):
             base.reporter.warn(f"this mlenv cannot pass `{name}` to a run yet; ignored")
         if search is not None:
-            points = _run_optuna(search, sink, LocalExecutor(base), options, retry_failed)
+            points = _run_optuna(search, sink, executor, options, retry_failed)
             return tuple(sink.outcomes[p.id] for p in points)
         jobs = sink.plan(points, retry_failed=retry_failed)
-        LocalExecutor(base).run([sink.job(p, s, options) for p, s in jobs], sink)
+        executor.run([sink.job(p, s, options) for p, s in jobs], sink)
         return tuple(sink.outcomes[p.id] for p in points)
     finally:
         db.close()
 
 
 def _run_optuna(
-    search: Any, sink: _Recorder, executor: LocalExecutor, options: Any, retry_failed: bool
+    search: Any, sink: _Recorder, executor: Executor, options: Any, retry_failed: bool
 ) -> list[Point]:
     """The optuna search's points, each measured (or found recorded) before the next is
     asked for, and told the objectives its recorded runs give."""
@@ -378,7 +395,10 @@ class _Recorder:
         self._record_point(job.point, prepared.lock_digest, prepared.section.name)
 
     def measured(self, job: Job, measured: op.Measured) -> None:
-        logs = {name: path.read_bytes() for name, path in measured.logs.items()}
+        logs = {
+            name: item if isinstance(item, bytes) else item.read_bytes()
+            for name, item in measured.logs.items()
+        }
         self.db.record_run(job.point.id, measured.result, logs=logs)
         self.runs[job.point.id] = self.runs.get(job.point.id, 0) + 1
 

@@ -64,6 +64,7 @@ class PointRequest:
     target: str | None = None  # the lock section (None: this machine's)
     measurements: tuple[tuple[str, str], ...] = ()  # (scenario, mode) to measure, in order
     options: Mapping[str, Any] = field(default_factory=dict)  # profile, repeat, … for RunRequest
+    frozen: bool = False  # install the lock as it is, never resolve (a point on a Ray node)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,7 +86,7 @@ class Measured:
     scenario: str
     mode: str
     result: dict[str, Any]
-    logs: dict[str, Path]  # file name -> path, those that exist
+    logs: Mapping[str, Path | bytes]  # file name -> path (or its content), those that exist
     invalid: bool  # LoadGen marked the performance run INVALID (recorded all the same)
 
 
@@ -93,7 +94,7 @@ def prepare(base: Project, request: PointRequest) -> Prepared:
     """The point's lock (resolved when missing or stale) and its section; stage `resolve`."""
     project = dataclasses.replace(base, manifest_path=request.manifest_path, lock_file=None)
     try:
-        lock = current_lock(project)
+        lock = current_lock(project, frozen=request.frozen)
         section = project.lock_section(lock, request.target)
     except (MlenvError, OSError) as e:
         raise PointFailure("resolve", e) from e

@@ -31,6 +31,11 @@ def add_parser(sub: Any, name: str) -> None:
     )
     p.add_argument("--executor", default="local", choices=("local", "ray"), help="where points run")
     p.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="with --executor ray: the cluster's HOST:PORT (default: RAY_ADDRESS)",
+    )
+    p.add_argument(
         "--retry-failed", action="store_true", help="measure again the points recorded as failed"
     )
     p.add_argument(
@@ -69,6 +74,7 @@ def run(args: argparse.Namespace, ctx: Context) -> Outcome:
             reporter=ctx.reporter,
             offline=ctx.options.offline,
             observer=observer,
+            ray_address=args.ray_address,
         )
     if ctx.options.verbosity >= 0:
         ctx.console.print(points_table(result))
