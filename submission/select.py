@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from mlenv.errors import Problem
 from mlenv.resultsdb import RunRow
 
+from . import rules
 from .errors import SubmissionError
 from .rules import compliance_tests
 
@@ -139,11 +140,27 @@ def refusals(
                     f"{perf.get('profile') or 'unknown'!s} profile, not submission",
                 )
             )
+        problem = _shortened(e.performance)
+        if problem:
+            problems.append(Problem(where=where, message=f"{e.benchmark} {e.scenario}: {problem}"))
         for run in (e.performance, e.accuracy):
             problem = _subset(run, dataset_samples)
             if problem:
                 problems.append(Problem(where=f"run {run.run_id}", message=problem))
     return problems
+
+
+def _shortened(run: RunRow) -> str | None:
+    """A performance run whose settings lowered LoadGen's minimum duration below MLPerf's."""
+    settings = run.document.get("settings")
+    lowered = settings.get("min_duration") if isinstance(settings, Mapping) else None
+    least = rules.MIN_DURATION_MS
+    if isinstance(lowered, int | float) and lowered < least:
+        return (
+            f"min_duration was lowered to {lowered:g} ms; MLPerf needs at least {least} ms "
+            "(drop min_duration from the manifest's settings and from --set)"
+        )
+    return None
 
 
 def _subset(run: RunRow, dataset_samples: Mapping[str, int]) -> str | None:

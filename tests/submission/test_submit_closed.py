@@ -21,6 +21,7 @@ import pytest
 from runproject import nullrun_project
 
 from mlenv.resultsdb import ResultsDB, safe_url
+from mlenv.submission import rules
 from mlenv.submission.compliance import passes, verify_text
 from mlenv.submission.rules import compliance_tests
 
@@ -84,6 +85,15 @@ def measured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespa
         system = tmp / "system.yaml"
         system.write_text(SYSTEM, encoding="utf-8")
         yield SimpleNamespace(written=written, env=env, dbs=dbs, tmp=tmp, system=system)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_second_runs() -> Iterator[None]:
+    """The runs here last 1 s instead of MLPerf's 600 (test_a_shortened_run_is_refused puts
+    the rule back)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(rules, "MIN_DURATION_MS", 1000)
+        yield
 
 
 def _cli(measured: SimpleNamespace, monkeypatch: Any, capsys: Any, *args: str) -> Any:
@@ -262,3 +272,19 @@ def test_the_tests_each_closed_model_needs() -> None:
     text = verify_text("TEST04", "performance", {"ratio": 0.97, "pass": True})
     assert text.splitlines() == ["TEST04 performance check", "ratio = 0.97", "TEST PASS"]
     assert "TEST FAIL" in verify_text("TEST04", "performance", {"pass": False})
+
+
+def test_a_shortened_run_is_refused(
+    measured: SimpleNamespace, monkeypatch: Any, capsys: Any, tmp_path: Path
+) -> None:
+    """A submission-profile run whose min_duration was lowered would fail the official checker
+    ("Test duration less than 600s"): refused unless --test."""
+    monkeypatch.setattr(rules, "MIN_DURATION_MS", 600_000)
+    base = ["submit", "--submitter", "Acme", "--system", str(measured.system)]
+    base += ["--results", measured.dbs["plain"]]
+    refused = _cli(measured, monkeypatch, capsys, *base, "-o", str(tmp_path / "s"))
+    assert refused.code == 1, refused.text
+    messages = [str(p) for p in refused.doc["error"]["problems"]]
+    assert any("min_duration was lowered to 1000 ms" in m for m in messages), messages
+    rehearsal = _cli(measured, monkeypatch, capsys, *base, "--test", "-o", str(tmp_path / "t"))
+    assert rehearsal.code == 0, rehearsal.text
