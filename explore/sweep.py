@@ -42,17 +42,29 @@ SEARCH = Shape(
     title="search",
     description="how the points are chosen from the product of the axes",
     keys=(
-        Key("kind", string(enum=SEARCH_KINDS), "grid (every point), random, or optuna"),
+        Key(
+            "kind",
+            {**string(enum=SEARCH_KINDS), "default": "grid"},
+            "grid (every point), random, or optuna",
+        ),
         Key("points", integer(minimum=1), "random/optuna: how many points to measure"),
-        Key("seed", integer(), "random/optuna: the seed of the sample or sampler (default 0)"),
+        Key(
+            "seed",
+            {**integer(), "default": 0},
+            "random/optuna: the seed of the sample or sampler",
+        ),
     ),
 )
 SWEEP = Shape(
     title="sweep",
-    description="an mlenv sweep file, `sweep.yaml` (CONTRACTS §12)",
+    description="an mlenv sweep file, `sweep.yaml`: the configurations `mlenv explore` measures",
     keys=(
         Key("name", string(pattern=COMPONENT_RE), "the sweep's name", required=True),
-        Key("base", string(), f"the manifest every point derives from (default {DEFAULT_BASE})"),
+        Key(
+            "base",
+            {**string(), "default": DEFAULT_BASE},
+            "the manifest every point derives from, relative to the sweep file",
+        ),
         Key(
             "axes",
             mapping(array(_SCALAR, min_items=1)),

@@ -91,6 +91,8 @@ class RecipeIndex:
     providers: dict[str, list[str]] = field(default_factory=dict)  # virtual name -> recipes
     targets: dict[str, tuple[Target, str]] = field(default_factory=dict)  # name -> (target, label)
     shadowed: list[str] = field(default_factory=list)
+    # YAML files of the project's recipe folders the index does not read, each with why
+    ignored: list[str] = field(default_factory=list)
 
     def get(self, name: str) -> Located | None:
         return self.recipes.get(name)
@@ -117,8 +119,12 @@ INDEX_CACHE_FORMAT = "3"  # 3: duplicate keys and unsafe target names refused
 FileEntry = tuple[RecipeRoot, str, bytes]  # root, relpath (e.g. models/x.yaml), file bytes
 
 
-def _files(roots: list[RecipeRoot]) -> list[FileEntry]:
-    out = []
+def _walk(roots: list[RecipeRoot], *, read: bool = True) -> tuple[list[FileEntry], list[str]]:
+    """The one walk of the recipe folders: the files the index reads (`<kind>s/*.yaml`,
+    `targets/*.yaml`, with their bytes when `read`), and the YAML files of the project's own
+    folders that it does not read, each with why (`ignored`)."""
+    files: list[FileEntry] = []
+    ignored: list[str] = []
     for root in roots:
         if not root.path.is_dir():
             raise IndexError_(
@@ -126,12 +132,70 @@ def _files(roots: list[RecipeRoot]) -> list[FileEntry]:
                 where="mlenv.yaml: recipes",
                 hint="create the folder or remove it from the manifest's `recipes:` list",
             )
-        for folder in (*KIND_FOLDERS, "targets"):
-            base = root.path / folder
-            if base.is_dir():
-                for file in sorted(base.glob("*.yaml")):
-                    out.append((root, f"{folder}/{file.name}", file.read_bytes()))
+        own = root.label != BUILTIN_PREFIX  # the built-in catalog holds more than recipes
+        for entry in sorted(os.scandir(root.path), key=lambda e: e.name):
+            if entry.name in _READ and entry.is_dir():
+                for name in sorted(os.listdir(entry.path)):
+                    rel = f"{entry.name}/{name}"
+                    path = Path(entry.path, name)
+                    if name.endswith(".yaml"):
+                        files.append((root, rel, _recipe_bytes(path) if read else b""))
+                    elif own:  # a .yml file, a subfolder
+                        ignored.extend(_why(root, f) for f in _yaml_under(path, rel))
+            elif own and not entry.name.startswith("."):
+                ignored.extend(_why(root, f) for f in _yaml_under(Path(entry.path), entry.name))
+    order = {folder: i for i, folder in enumerate(_READ)}
+    files.sort(key=lambda f: (roots.index(f[0]), order[f[1].split("/", 1)[0]], f[1]))
+    return files, ignored
+
+
+def _recipe_bytes(path: Path) -> bytes:
+    if not path.is_file():
+        raise IndexError_(
+            f"{path.name} is not a file",
+            where=str(path),
+            hint="a recipe is one YAML file: rename or remove what is there",
+        )
+    return path.read_bytes()
+
+
+_READ = (*KIND_FOLDERS, "targets")  # the folders of a recipe root that the index reads
+
+
+def _is_yaml(name: str) -> bool:
+    return name.endswith((".yaml", ".yml"))
+
+
+def _yaml_under(path: Path, rel: str) -> list[str]:
+    """`rel` when `path` is a YAML file; the YAML files under it (relative to the recipe root,
+    links not followed, hidden folders skipped) when it is a folder."""
+    if not path.is_dir():
+        return [rel] if _is_yaml(path.name) else []
+    out: list[str] = []
+    for folder, subfolders, names in os.walk(path):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        base = Path(folder).relative_to(path).as_posix()
+        prefix = rel if base == "." else f"{rel}/{base}"
+        out.extend(f"{prefix}/{name}" for name in sorted(names) if _is_yaml(name))
     return out
+
+
+def _why(root: RecipeRoot, rel: str) -> str:
+    """Why the index does not read `rel` (a YAML file under a project's recipe folder)."""
+    parts = rel.split("/")
+    where = f"{root.label}{rel}"
+    kinds = ", ".join(f"{f}/" for f in _READ)
+    if len(parts) == 1:
+        stem = parts[0].rsplit(".", 1)[0]
+        return (
+            f"{where} is ignored: recipes go in a kind folder ({kinds}), "
+            f"e.g. {root.label}models/{stem}.yaml"
+        )
+    if parts[0] not in _READ:
+        return f"{where} is ignored: {parts[0]}/ is not one of {kinds}"
+    if len(parts) > 2:
+        return f"{where} is ignored: files in subfolders of {parts[0]}/ are not read"
+    return f"{where} is ignored: recipe files end in .yaml, not .yml"
 
 
 def load_index(roots: list[RecipeRoot], cache_dir: Path | None = None) -> RecipeIndex:
@@ -142,7 +206,7 @@ def load_index(roots: list[RecipeRoot], cache_dir: Path | None = None) -> Recipe
     sha256 and the roots), so a warm load skips the YAML and the validation and builds each
     recipe only when it is used.
     """
-    files = _files(roots)
+    files, ignored = _walk(roots)
     hashes = [_sha256(raw) for _, _, raw in files]
     key = None
     if cache_dir is not None:
@@ -153,7 +217,7 @@ def load_index(roots: list[RecipeRoot], cache_dir: Path | None = None) -> Recipe
         try:
             datas = marshal.loads(key.read_bytes())
             if isinstance(datas, list) and len(datas) == len(files):
-                return _assemble(files, hashes, datas, built={})
+                return _assemble(files, hashes, datas, built={}, ignored=ignored)
         except (OSError, ValueError, EOFError, TypeError):
             pass
     datas, built = _parse(files, hashes)
@@ -165,7 +229,7 @@ def load_index(roots: list[RecipeRoot], cache_dir: Path | None = None) -> Recipe
             os.replace(tmp, key)
         except (OSError, ValueError):
             pass  # a cache that cannot be written is only slower
-    return _assemble(files, hashes, datas, built)
+    return _assemble(files, hashes, datas, built, ignored=ignored)
 
 
 def _parse(files: list[FileEntry], hashes: list[str]) -> tuple[list[Any], dict[str, Located]]:
@@ -215,11 +279,16 @@ def _parse(files: list[FileEntry], hashes: list[str]) -> tuple[list[Any], dict[s
 
 
 def _assemble(
-    files: list[FileEntry], hashes: list[str], datas: list[Any], built: dict[str, Located]
+    files: list[FileEntry],
+    hashes: list[str],
+    datas: list[Any],
+    built: dict[str, Located],
+    *,
+    ignored: list[str],
 ) -> RecipeIndex:
     """The index from valid parsed files: earlier roots shadow later ones."""
     raw: dict[str, RawRecipe] = {}
-    index = RecipeIndex()
+    index = RecipeIndex(ignored=list(ignored))
     for (root, relpath, _), digest, data in zip(files, hashes, datas, strict=True):
         label = f"{root.label}{relpath}"
         if relpath.startswith("targets/"):
@@ -256,3 +325,10 @@ def index_roots(manifest_dir: Path | None, extra: tuple[str, ...]) -> list[Recip
         roots.append(RecipeRoot(label=label, path=path))
     roots.append(RecipeRoot(label=BUILTIN_PREFIX, path=builtin_recipes_dir()))
     return roots
+
+
+def ignored_files(roots: list[RecipeRoot]) -> list[str]:
+    """YAML files under a project's recipe folders that the index does not read, and why (a
+    recipe placed flat in `./recipes/`, a folder that is not a kind folder, a `.yml` file).
+    A loaded index has them already (`RecipeIndex.ignored`, from the same walk)."""
+    return _walk(roots, read=False)[1]

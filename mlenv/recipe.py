@@ -64,12 +64,14 @@ _PREPROCESS = {
     "properties": {"name": string()},
     "required": ["name"],
 }
+_FRACTION = {"type": "number", "exclusiveMinimum": 0, "maximum": 1}
 # keys that only model (dataset) recipes may carry
-MODEL_ONLY = ("format", "inputs", "outputs", "reference-accuracy")
+MODEL_ONLY = ("format", "inputs", "outputs", "reference-accuracy", "accuracy-target")
 DATASET_ONLY = ("samples", "performance-sample-count", "preprocess", "metric")
 RECIPE = Shape(
     title="recipe",
-    description="an mlenv recipe: one component (CONTRACTS §2)",
+    description="an mlenv recipe: one component (framework, model, dataset, …), its versions "
+    "and where its files come from",
     keys=(
         Key("name", _NAME, "the component's name, unique within one index", required=True),
         Key("kind", string(enum=KINDS), "what the component is", required=True),
@@ -92,6 +94,12 @@ RECIPE = Shape(
             "reference-accuracy",
             mapping(number()),
             "model recipes: the reference accuracy, by metric name",
+        ),
+        Key(
+            "accuracy-target",
+            _FRACTION,
+            "model recipes: the fraction of the reference an accuracy run must reach "
+            "(MLPerf's 0.99 when absent; 0.999 for the high-accuracy variants)",
         ),
         Key("samples", integer(), "dataset recipes: the number of samples"),
         Key(
@@ -165,6 +173,7 @@ class Recipe:
     inputs: tuple[TensorSpec, ...] = ()
     outputs: tuple[TensorSpec, ...] = ()
     reference_accuracy: tuple[tuple[str, float], ...] = ()
+    accuracy_target: float | None = None  # None: MLPerf's 0.99
     samples: int | None = None
     performance_sample_count: int | None = None
     preprocess: tuple[tuple[str, Any], ...] = ()
@@ -236,6 +245,7 @@ class Recipe:
         for key, value in ref.items():
             if isinstance(value, bool) or not isinstance(value, int | float):
                 problems.add(join("reference-accuracy", str(key)), "expected a number")
+        fraction = _fraction(s, "accuracy-target", problems)
         return cls(
             name=name,
             kind=kind,
@@ -253,6 +263,7 @@ class Recipe:
             reference_accuracy=tuple(
                 sorted((str(k), float(v)) for k, v in ref.items() if isinstance(v, int | float))
             ),
+            accuracy_target=fraction,
             samples=s.int("samples"),
             performance_sample_count=s.int("performance-sample-count"),
             preprocess=tuple(sorted(preprocess.items())),
@@ -260,6 +271,17 @@ class Recipe:
             file=file,
             sha256=sha256,
         )
+
+
+def _fraction(s: Section, key: str, problems: Problems) -> float | None:
+    """A number in (0, 1]: `accuracy-target`."""
+    value = s.raw(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+        problems.add(key, f"expected a fraction in (0, 1], e.g. 0.99 or 0.999, got {value!r}")
+        return None
+    return float(value)
 
 
 def _names(s: Section, key: str, problems: Problems) -> list[str]:

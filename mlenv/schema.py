@@ -203,7 +203,7 @@ def lock_schema() -> Json:
     )
     root = Shape(
         title="lock",
-        description="an mlenv lock file, `mlenv.lock` (CONTRACTS §5); written by mlenv only",
+        description="an mlenv lock file, `mlenv.lock`, written by `mlenv resolve` only",
         keys=(
             Key("version", version, f"the lock format's version ({LOCK_VERSION})", required=True),
             Key("inputs", inputs, "what the lock was resolved from", required=True),

@@ -38,7 +38,8 @@ ACCELERATOR = Shape(
 )
 TARGET = Shape(
     title="target",
-    description="an mlenv hardware target, `recipes/targets/<name>.yaml` (CONTRACTS §3)",
+    description="an mlenv hardware target, `recipes/targets/<name>.yaml`: the facts a lock "
+    "section is solved for",
     keys=(
         Key("name", string(pattern=COMPONENT_RE), "the target's name", required=True),
         Key("os", string(enum=OS_VALUES), "the operating system", required=True),

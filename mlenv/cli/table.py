@@ -54,8 +54,45 @@ def _facts(r: Row) -> dict[str, Any]:
         else "",
         "samples/s": f"{sps:,.0f}" if perf and isinstance(sps, int | float) else "",
         **{f"{p} ms": _ms(lat.get(p)) if perf else "" for p in ("p50", "p90", "p99")},
-        "accuracy": [f"{k} {v:.4f}" for k, v in acc.items() if isinstance(v, int | float)],
+        # (metric, value, its accuracy target's parts or None)
+        "accuracy": [
+            (k, f"{v:.4f}", target_parts(r.get("accuracy_target"), k))
+            for k, v in acc.items()
+            if isinstance(v, int | float)
+        ],
     }
+
+
+Parts = tuple[str, str, str, str]  # reference, share asked (`99%`), target, verdict
+
+
+def target_parts(target: Any, metric: str) -> Parts | None:
+    """result.json's `accuracy_target` as text, when it judges `metric`."""
+    if not isinstance(target, dict) or target.get("metric") != metric:
+        return None
+    try:
+        ref, fraction, goal = (float(target[k]) for k in ("reference", "fraction", "target"))
+    except (KeyError, TypeError, ValueError):
+        return None
+    verdict = "[green]met[/green]" if target.get("met") is True else "[red]not met[/red]"
+    return f"{ref:.4f}", f"{fraction * 100:g}%", f"{goal:.4f}", verdict
+
+
+def target_note(target: Any, metric: str) -> str:
+    """` (ref 0.9000, 99% = 0.8910: met)` beside the metric the model's reference judges."""
+    return _note(target_parts(target, metric))
+
+
+def _note(parts: Parts | None) -> str:
+    if parts is None:
+        return ""
+    ref, share, goal, verdict = parts
+    return f" (ref {ref}, {share} = {goal}: {verdict})"
+
+
+def _metric(name: str, value: str, parts: Parts | None) -> str:
+    """One accuracy line: `top1 0.9950 (ref 0.9000, 99% = 0.8910: met)`."""
+    return f"{name} {value}{_note(parts)}"
 
 
 def _title(results: Sequence[Row]) -> str:
@@ -79,7 +116,12 @@ def _wide(results: Sequence[Row]) -> Table:
         table.add_column(column, justify="right", no_wrap=True)
     for r in results:
         f = _facts(r)
-        table.add_row(f["scenario"], f["mode"], *(f[c] for c in figures), " ".join(f["accuracy"]))
+        table.add_row(
+            f["scenario"],
+            f["mode"],
+            *(f[c] for c in figures),
+            " ".join(_metric(*m) for m in f["accuracy"]),
+        )
     return table
 
 
@@ -92,7 +134,7 @@ def _compact(results: Sequence[Row]) -> Table:
     for r in results:
         f = _facts(r)
         run = f"{f['scenario']} {_SHORT_MODES.get(f['mode'], f['mode'])}"
-        table.add_row(run, *(f[c] for c in figures), "\n".join(f["accuracy"]))
+        table.add_row(run, *(f[c] for c in figures), "\n".join(_metric(*m) for m in f["accuracy"]))
     return table
 
 
@@ -108,9 +150,13 @@ def _blocks(results: Sequence[Row]) -> Group:
         for key in ("valid", "samples/s", "p50 ms", "p90 ms", "p99 ms"):
             if f[key]:
                 block.add_row(key, f[key])
-        for metric in f["accuracy"]:
-            name, _, value = metric.rpartition(" ")
+        for name, value, target in f["accuracy"]:
             block.add_row(name, value)
+            if target is not None:  # one figure a row: narrow enough
+                ref, share, goal, verdict = target
+                block.add_row("  reference", ref)
+                block.add_row(f"  {share} of it", goal)
+                block.add_row("  target", verdict)
         parts.append(block)
     return Group(*parts)
 

@@ -268,7 +268,12 @@ def _run_in(
     doc = json.loads(result_file.read_text(encoding="utf-8"))
     if extra is None:
         extra = facts(env, project)
-    return measure_mod.measured(doc, sampler=sampler, peak_rss=peak_rss, folder=out, extra=extra)
+    doc = measure_mod.measured(doc, sampler=sampler, peak_rss=peak_rss, folder=out, extra=extra)
+    model = project.index.get(str(config["benchmark"]))  # checked against the lock: run_config
+    if model is None:
+        return doc
+    recipe = model.recipe
+    return measure_mod.with_accuracy_target(doc, recipe.reference_accuracy, recipe.accuracy_target)
 
 
 def facts(env: Environment, project: Project) -> dict[str, Any]:

@@ -14,6 +14,10 @@ Added (DESIGN principle 5: measured by the mlenv process, outside the env): `ene
 harness's timed window (`window_ns`) from `mlenv.ops.energy`, `memory.peak_rss_bytes` of the
 harness process, `machine` (`mlenv.machine.machine_facts`), `env.bytes` (the environment folder on
 disk), `profile`; and for repeats, `repeats` with the medians at the top (`merge_repeats`).
+
+Judged (`accuracy_target`): an accuracy run's metric against the model recipe's
+`reference-accuracy`, MLPerf's rule: met when the measured value is at least `fraction` (0.99, or
+the recipe's `accuracy-target`, e.g. 0.999) of the reference.
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ EXPECTED_KEYS: Mapping[str, tuple[str, ...]] = {
     "SingleStream": ("target_latency",),
     "MultiStream": ("target_latency", "samples_per_query"),
 }
+# MLPerf's accuracy target: 99 % of the reference (a model recipe's `accuracy-target` says 99.9 %)
+ACCURACY_FRACTION = 0.99
 # RunConfig.backend's name of each knob
 _BACKEND_KEY = {"threads": "threads", "max-batch": "max_batch", "workers": "workers"}
 DETAIL_LOG = "mlperf_log_detail.txt"
@@ -176,6 +182,48 @@ def measured(
     out["energy"] = _energy(doc, sampler, folder)
     out["memory"] = {"peak_rss_bytes": peak_rss}
     out.update(extra)
+    return out
+
+
+def accuracy_target(
+    accuracy: Any, reference: Sequence[tuple[str, float]], fraction: float = ACCURACY_FRACTION
+) -> dict[str, Any] | None:
+    """result.json's `accuracy_target`: the first metric of the run's `accuracy` (the harness's
+    order: its metric's headline value first) that the model recipe has a reference for, with
+    the target `fraction` x reference and whether the measured value meets it (>=). A reference
+    for a metric the run did not measure is ignored; None when none is left. The comparison is
+    in the harness's unit (a fraction, e.g. top1 0.7646): a reference above 1 against a measured
+    value of at most 1 was written in percent (76.46) and is divided by 100."""
+    if not isinstance(accuracy, Mapping):
+        return None
+    references = dict(reference)
+    for metric, value in accuracy.items():
+        ref = references.get(metric)
+        if ref is None or not _is_number(value) or not _is_number(ref):
+            continue
+        ref = float(ref) / 100 if ref > 1 and value <= 1 else float(ref)
+        target = round(ref * fraction, 12)
+        return {
+            "metric": metric,
+            "reference": ref,
+            "fraction": fraction,
+            "target": target,
+            "measured": value,
+            "met": value >= target,
+        }
+    return None
+
+
+def with_accuracy_target(
+    doc: Mapping[str, Any], reference: Sequence[tuple[str, float]], fraction: float | None
+) -> dict[str, Any]:
+    """An accuracy run's result document with its `accuracy_target` (null when the model has no
+    reference for what it measured); other runs unchanged."""
+    out = dict(doc)
+    if out.get("mode") == "accuracy" and out.get("compliance") is None:
+        out["accuracy_target"] = accuracy_target(
+            out.get("accuracy"), reference, ACCURACY_FRACTION if fraction is None else fraction
+        )
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 import posixpath
@@ -9,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import yaml
 
@@ -98,7 +100,8 @@ class LintResult:
     files: int  # files checked (recipes, targets and examples with no paths given)
     recipes: int | None  # with no paths given: the index's recipes and targets
     targets: int | None
-    warnings: tuple[str, ...]  # valid, but worth knowing (a detect: program, md5-only)
+    # valid, but worth knowing: a detect: program, md5-only, a YAML file the index ignores
+    warnings: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -115,6 +118,7 @@ def lint(project: Project, paths: Sequence[Path] = ()) -> LintResult:
     warnings: list[str] = []
     if not paths:
         index = project.index  # loading the index checks every recipe and target
+        warnings.extend(index.ignored)  # files in the recipe folders it does not read
         examples = sorted((project.builtin_dir / EXAMPLES).glob("*.yaml"))
         problems = [p for f in examples for p in _lint_file(f, warnings)]
         _raise_if(project, problems, len(examples), warnings)
@@ -332,3 +336,151 @@ def _check_written(text: str, label: str, expected: list[tuple[int, str]]) -> No
                 f"could not write the sha256 of install[{i}] into {label}",
                 hint=f"add `sha256: {sha256}` to that artifact by hand",
             )
+
+
+# -- checksum --update: local files that changed ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rehashed:
+    url: str
+    field: str  # install[i].artifact.sha256
+    old: str | None
+    new: str
+    size: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "field": self.field,
+            "old": self.old,
+            "new": self.new,
+            "size": self.size,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateResult:
+    recipe: str
+    file: str
+    path: Path
+    updated: tuple[Rehashed, ...]  # empty: every local file already matched
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "recipe": self.recipe,
+            "file": self.file,
+            "updated": [u.to_dict() for u in self.updated],
+        }
+
+
+def checksum_update(project: Project, name: str) -> UpdateResult:
+    """`recipes checksum --update NAME`: rewrite the sha256 (and size) of NAME's artifacts
+    that are files beside the recipe, editing only those values (comments and layout kept),
+    written atomically."""
+    located = _located(project, name)
+    if located.root.label == BUILTIN_PREFIX:
+        raise UsageError(
+            f"{name} is a built-in recipe: its files are part of mlenv",
+            where=located.label,
+            hint="copy the recipe into your project's recipes folder to change it",
+        )
+    path = Path(str(located.root.path), located.relpath)
+    text = read_text(path)
+    data = parse_yaml(text, located.label)
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    edits: list[tuple[int, int, str]] = []
+    done: list[Rehashed] = []
+    for i, body in _artifacts(data):
+        url = str(body.get("url", ""))
+        file = _beside(path, url)
+        if file is None or "sha256" not in body:
+            continue
+        if not file.is_file():
+            raise UsageError(
+                f"{file} is not there", where=f"{located.label}: install[{i}].artifact.url"
+            )
+        new, size = _hash_file(file)
+        old = str(body.get("sha256") or "") or None
+        artifact = _child(_child(_child(root, "install"), i), "artifact")
+        if old != new:
+            edits.append(_value_span(artifact, "sha256", new))
+        if "size" in body and body.get("size") != size:
+            edits.append(_value_span(artifact, "size", str(size)))
+        if old != new or ("size" in body and body.get("size") != size):
+            done.append(
+                Rehashed(
+                    url=url, field=f"install[{i}].artifact.sha256", old=old, new=new, size=size
+                )
+            )
+    done += _rehash_folders(path, data, root, edits, located.label)
+    if edits:
+        new_text = text
+        for start, end, value in sorted(edits, reverse=True):
+            new_text = new_text[:start] + value + new_text[end:]
+        files = [d for d in done if d.field.endswith(".artifact.sha256")]
+        _check_written(
+            new_text, located.label, [(int(d.field[8:].split("]")[0]), d.new) for d in files]
+        )
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(new_text, encoding="utf-8")
+        os.replace(tmp, path)
+    return UpdateResult(recipe=name, file=located.label, path=path, updated=tuple(done))
+
+
+def _rehash_folders(
+    path: Path, data: Any, root: Any, edits: list[tuple[int, int, str]], label: str
+) -> list[Rehashed]:
+    """The `local: {path, tree-sha256}` folders beside the recipe whose tree digest moved: their
+    new digest added to `edits`."""
+    from mlenv.envs.archives import tree_digest, tree_size
+
+    install = data.get("install") if isinstance(data, dict) else None
+    done = []
+    for i, entry in enumerate(install if isinstance(install, list) else []):
+        body = entry.get("local") if isinstance(entry, dict) else None
+        if not isinstance(body, dict) or not isinstance(body.get("path"), str):
+            continue
+        folder = _beside(path, body["path"].rstrip("/"))
+        if folder is None or not folder.is_dir():
+            raise UsageError(
+                f"{folder} is not a folder",
+                where=f"{label}: install[{i}].local.path",
+                hint="put the folder back, or fix `path:` in the recipe",
+            )
+        new, old = tree_digest(folder), str(body.get("tree-sha256") or "") or None
+        if old != new:
+            local = _child(_child(_child(root, "install"), i), "local")
+            edits.append(_value_span(local, "tree-sha256", new))
+            field = f"install[{i}].local.tree-sha256"
+            done.append(
+                Rehashed(url=body["path"], field=field, old=old, new=new, size=tree_size(folder))
+            )
+    return done
+
+
+def _beside(recipe_path: Path, url: str) -> Path | None:
+    """The local file an artifact url names (beside the recipe, or file://), else None."""
+    if url.startswith("file://"):
+        return Path(unquote(urlparse(url).path))
+    if "://" in url or "{" in url or not url:
+        return None
+    return recipe_path.parent / url
+
+
+def _hash_file(path: Path) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+def _value_span(mapping: Any, key: str, value: str) -> tuple[int, int, str]:
+    """The text span of `key`'s scalar value in a composed mapping node, and its new text."""
+    node = _child(mapping, key)
+    if not isinstance(node, yaml.ScalarNode):
+        raise FormatError(f"{key} is not a plain value", hint=f"set {key}: {value} by hand")
+    return node.start_mark.index, node.end_mark.index, value

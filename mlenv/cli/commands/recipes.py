@@ -6,6 +6,7 @@ The work is `mlenv.ops.recipes`; this module parses and renders.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,11 @@ def add_parser(sub: Any, name: str) -> None:
         help="download a recipe's md5-only artifacts, check the md5, write their sha256 into it",
     )
     checksum.add_argument("name")
+    checksum.add_argument(
+        "--update",
+        action="store_true",
+        help="rewrite the sha256 (and size) of its files beside the recipe after they changed",
+    )
     p.set_defaults(func=run)
 
 
@@ -44,12 +50,14 @@ def run(args: argparse.Namespace, ctx: Context) -> Outcome:
     if args.action == "lint":
         return _lint(args.paths, ctx)
     if args.action == "checksum":
-        return _checksum(args.name, ctx)
+        return _update(args.name, ctx) if args.update else _checksum(args.name, ctx)
     if args.action == "show":
         info = op.show(ctx.project, args.name)
-        if not ctx.options.json:
-            ctx.console.print(f"[bold]{info.file}[/bold]\n")
-            ctx.console.print(read_text(info.path), markup=False)
+        if not ctx.options.json:  # the file's label on stderr, the YAML as it is on stdout
+            ctx.console.print(f"[bold]{info.file}[/bold]")
+            text = read_text(info.path)
+            sys.stdout.write(text if text.endswith("\n") else f"{text}\n")
+            sys.stdout.flush()
         return Outcome(data={"recipe": info.to_dict()})
     rows = op.list_recipes(ctx.project, args.kind)
     if not ctx.options.json:
@@ -89,4 +97,15 @@ def _checksum(name: str, ctx: Context) -> Outcome:
         ctx.reporter.info(f"md5 {a.md5} matches {a.url}; wrote sha256 {a.sha256}")
     if result.artifacts:
         ctx.reporter.info(f"updated {result.file} ({result.path})")
+    return Outcome(data=result.to_dict())
+
+
+def _update(name: str, ctx: Context) -> Outcome:
+    result = op.checksum_update(ctx.project, name)
+    if not result.updated:
+        ctx.reporter.info(f"{name}: every local file matches its sha256 ({result.file})")
+    for u in result.updated:
+        ctx.reporter.info(f"{u.url}: sha256 {u.old or '-'} → {u.new} ({u.size} bytes)")
+    if result.updated:
+        ctx.reporter.info(f"updated {result.file}; run `mlenv resolve` to write the new lock")
     return Outcome(data=result.to_dict())

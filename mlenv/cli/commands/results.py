@@ -17,6 +17,7 @@ from mlenv.ops import results as op
 
 from ..context import Context
 from ..output import Outcome
+from ..table import target_note
 
 COMMANDS = ("results",)
 _URL_HELP = "the results database (default: $MLENV_RESULTS, else .mlenv/results.db here)"
@@ -94,6 +95,17 @@ def _num(value: Any) -> str:
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
+def _accuracy(acc: dict[str, Any], target: Any) -> str:
+    """`top1 0.995 (ref 0.9000, 99% = 0.8910: met)`: each metric, with the model's target."""
+    return escape(
+        " ".join(
+            f"{k} {v:.4g}{target_note(target, k)}"
+            for k, v in acc.items()
+            if isinstance(v, int | float)
+        )
+    )
+
+
 def _print_runs(ctx: Context, title: str, rows: Any) -> None:
     table = Table(title=title, title_justify="left")
     columns = ["run", "scenario", "mode", "valid", "samples/s", "p90 ms", "accuracy"]
@@ -113,7 +125,7 @@ def _print_runs(ctx: Context, title: str, rows: Any) -> None:
             {True: "VALID", False: "INVALID"}.get(r.document.get("valid"), "-"),
             _num(sps),
             _ms((r.document.get("latency_ns") or {}).get("p90")),
-            " ".join(f"{k} {v:.4g}" for k, v in acc.items() if isinstance(v, int | float)),
+            _accuracy(acc, r.document.get("accuracy_target")),
             escape(" ".join(f"{k}={v}" for k, v in r.parameters.items())),
             r.status
             if r.status == "ok"
