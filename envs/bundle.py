@@ -31,7 +31,7 @@ from mlenv.lock import LockTarget
 from mlenv.names import DIGEST_RE, component_problem, hex_problem, relpath_problem, within
 from mlenv.paths import BUILTIN_PREFIX
 
-from .artifacts import ArtifactContext, source_of
+from .artifacts import ArtifactContext, is_folder, source_of
 from .conda import pin_filename, source_url
 from .download import fetch_to_store
 from .store import Store, sha256_file
@@ -288,7 +288,7 @@ def store_members(section: LockTarget, ctx: ArtifactContext) -> list[Member]:
         )
         add(f"conda/{c.subdir}/{name}", obj, sha, "conda")
     for a in section.artifacts:
-        if a.local_env:
+        if a.local_env or is_folder(a):  # data the user supplies; a folder stays beside them
             continue
         label = f"artifact {a.name} of {a.package}"
         obj, sha = fetch_to_store(
@@ -475,7 +475,7 @@ def missing_from(manifest: BundleManifest, section: LockTarget) -> list[str]:
     out = [f"wheel {p.filename} (sha256 {p.sha256})" for p in section.pypi if p.sha256 not in shas]
     out += [f"conda package {c.name} {c.version}" for c in section.conda if c.sha256 not in shas]
     for a in section.artifacts:
-        if a.local_env:
+        if a.local_env or is_folder(a):
             continue
         if (a.sha256 and a.sha256 not in shas) or (not a.sha256 and a.md5 not in md5s):
             out.append(f"artifact {a.name} of {a.package}")

@@ -117,6 +117,8 @@ def _entries(section: LockTarget, category: str) -> dict[str, Entry]:
         for a in section.artifacts:
             digest = a.member_sha256 or a.sha256 or (f"md5:{a.md5}" if a.md5 else None)
             text = f"sha256:{digest[:12]}…" if digest and len(digest) == 64 else str(digest)
+            if digest is None and a.tree_sha256:  # a folder beside a recipe
+                text = f"tree sha256:{a.tree_sha256[:12]}…"
             if a.local_env:
                 text = f"${a.local_env}"
             compared: dict[str, Any] = {

@@ -9,6 +9,7 @@ dotted field (`targets.x.artifacts[0].name`) in the message.
 from __future__ import annotations
 
 import dataclasses
+import posixpath
 import re
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass
@@ -126,18 +127,35 @@ def _local_problem(rest: str, value: str) -> str | None:
     return None
 
 
+def local_url(value: str) -> str:
+    """A path relative to the manifest folder with its `.`/`..` segments folded, as the lock
+    writes it: `./recipes/models/../../../My Model.onnx` -> `../My Model.onnx`. Leading `../`
+    segments stay (a file beside the project is fine, as in uv's and pixi's locks); anything
+    else (a URL, `builtin:…`, an absolute path) is returned as it is."""
+    if not value.startswith(("./", "../")):
+        return value
+    folded = posixpath.normpath(value)
+    return folded if folded == ".." or folded.startswith("../") else f"./{folded}"
+
+
+def _is_local(value: str) -> bool:
+    return value.startswith(("./", "../", "/"))
+
+
 def url(value: Any) -> str | None:
-    """http(s)/file URLs, `builtin:<path>`, or a path beside the manifest (`./`, `../`)."""
+    """http(s)/file URLs, `builtin:<path>`, or a path beside the manifest (`./`, `../`; file
+    names may hold spaces, never other whitespace or control characters)."""
     if not isinstance(value, str) or not value:
         return f"expected a URL, got {type_name(value)}"
-    if len(value) > _MAX_URL or _BAD_CHAR.search(value):
+    seen = value.replace(" ", "") if _is_local(value) else value
+    if len(value) > _MAX_URL or _BAD_CHAR.search(seen):
         return f"{value[:80]!r} holds whitespace or a control character (or is too long)"
     if value.startswith(_URL_SCHEMES):
         return None
     if value.startswith("builtin:"):
         problem = relpath(value.removeprefix("builtin:"))
         return f"{value!r}: {problem}" if problem else None
-    if value.startswith(("./", "../", "/")):
+    if _is_local(value):
         return _local_problem(value, value)
     return f"{value!r} is not an http(s)/file URL, `builtin:…`, or a path starting with ./"
 

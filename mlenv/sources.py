@@ -66,15 +66,29 @@ ARTIFACT = Shape(
 )
 LOCAL = Shape(
     title="local-source",
-    description="data a user must supply: the folder named by an environment variable",
+    description="a folder of data: one the user supplies (named by an environment variable), "
+    "or one beside the recipe (`path`, pinned by its tree hash)",
     keys=(
-        Key("env", string(), "the environment variable naming the folder", required=True),
-        Key("tree-sha256", _SHA256, "the folder's tree hash, checked when given"),
+        Key("env", string(), "the environment variable naming the folder"),
+        Key(
+            "path",
+            string(),
+            "the folder, relative to the recipe file (`mlenv add dataset FOLDER` writes it)",
+        ),
+        Key(
+            "tree-sha256",
+            _SHA256,
+            "the folder's tree hash: required with `path`, checked when given with `env`",
+        ),
         Key(
             "contents",
             string(),
             "one sentence saying what the folder must hold (shown when it is missing)",
         ),
+    ),
+    rules=(
+        {"oneOf": [{"required": ["env"]}, {"required": ["path"]}]},
+        {"if": {"required": ["path"]}, "then": {"required": ["tree-sha256"]}},
     ),
 )
 WHEEL_FILE = Shape(
@@ -190,7 +204,8 @@ class ArtifactSource:
 
 @dataclass(frozen=True, kw_only=True)
 class LocalSource:
-    env: str
+    env: str | None = None  # the environment variable naming the folder the user supplies
+    path: str | None = None  # or the folder, relative to the recipe file
     tree_sha256: str | None = None
     contents: str | None = None  # what the folder must hold, for the missing-data hint
 
@@ -234,6 +249,22 @@ def _hash(s: Section, key: str, pattern: re.Pattern[str], what: str) -> str | No
         if not pattern.fullmatch(value):
             s.problems.add(s.at(key), f"not a {what} hex digest: {value!r}")
     return value
+
+
+def _local_problems(s: Section, source: LocalSource) -> None:
+    if not s.ok:
+        return
+    if (source.env is None) == (source.path is None):
+        s.problems.add(s.at("env"), "a local source names exactly one of env or path")
+    elif source.path is not None:
+        path = source.path
+        if not path.strip() or path.startswith("/") or "://" in path or "\\" in path:
+            s.problems.add(s.at("path"), f"{path!r} is not a folder relative to the recipe file")
+        elif not source.tree_sha256:
+            s.problems.add(
+                s.at("tree-sha256"),
+                "a local path needs its tree-sha256 (`mlenv recipes checksum --update NAME`)",
+            )
 
 
 def parse_install_entry(
@@ -291,10 +322,12 @@ def parse_install_entry(
     elif kind == "local":
         s = Section(body, at, problems, LOCAL.names)
         source = LocalSource(
-            env=s.str("env", required=True) or "",
+            env=s.str("env"),
+            path=s.str("path"),
             tree_sha256=_hash(s, "tree-sha256", SHA256_RE, "sha256"),
             contents=s.str("contents"),
         )
+        _local_problems(s, source)
     elif kind == "wheel-file":
         s = Section(body, at, problems, WHEEL_FILE.names)
         source = WheelFileSource(

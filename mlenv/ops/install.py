@@ -18,6 +18,7 @@ from mlenv.errors import InstallError, MlenvError
 from mlenv.lock import ArtifactPin, LockTarget
 from mlenv.sources import LocalSource
 
+from .localfiles import check_local_artifacts
 from .project import Project
 from .resolve import current_lock
 
@@ -115,6 +116,7 @@ def ensure_env(
     IntegrityError before anything uses it."""
     check_runs_here(project, section)
     check_local_data(project, section)
+    check_local_artifacts(project, [section])  # a file beside a recipe overwritten since
     store = Store(project.home)
     try:
         store.remember_project(project.project_dir)  # `mlenv env gc` keeps what it uses

@@ -89,6 +89,8 @@ CASES: list[tuple[str, Callable[[dict[str, Any], Ctx], str]]] = [
     ("extract-rar", set_artifact("remotemodel", "extract", lambda c: "rar")),
     ("local-env-lower", set_artifact("remotemodel", "local-env", lambda c: "x;rm")),
     ("url-newline", set_artifact("remotemodel", "url", lambda c: "http://x/a\n--index-url y")),
+    ("url-dotdot-inside", set_artifact("remotemodel", "url", lambda c: "./a/../../x.bin")),
+    ("url-local-tab", set_artifact("remotemodel", "url", lambda c: "../my\tmodel.bin")),
     ("pypi-name-newline", set_pypi("name", lambda c: "tinyalpha\n--index-url http://evil")),
     ("pypi-version-space", set_pypi("version", lambda c: "2.0 --pre")),
 ]
