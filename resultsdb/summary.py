@@ -230,8 +230,11 @@ def _round_in_path(path: Path) -> str | None:
 
 
 def parse_accuracy(text: str) -> dict[str, float]:
-    """`acc: 76.078, mAP: 37.5` or `ROUGE1: 44.4  ROUGE2: 22.0` as {metric: value}."""
-    return {m: float(v) for m, v in _METRIC.findall(text or "")}
+    """`acc: 76.078, mAP: 37.5` or `ROUGE1: 44.4  ROUGE2: 22.0` as {metric: value}; a bare
+    number (the checker's summary.csv of v4.x writes `76.078`) as {"accuracy": value}."""
+    found = {m: float(v) for m, v in _METRIC.findall(text or "")}
+    bare = _number((text or "").strip())
+    return {"accuracy": bare} if not found and bare is not None else found
 
 
 def _figures(units: str, result: float, scenario: str) -> dict[str, Any] | str:

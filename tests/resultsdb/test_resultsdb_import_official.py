@@ -43,6 +43,7 @@ def test_accuracy_text_is_parsed_into_values() -> None:
     assert parse_accuracy("acc: 76.078, mAP: 37.5") == {"acc": 76.078, "mAP": 37.5}
     assert parse_accuracy("ROUGE1: 44.4  ROUGE2: 22.0") == {"ROUGE1": 44.4, "ROUGE2": 22.0}
     assert parse_accuracy("") == {}
+    assert parse_accuracy(" 90.35676151551918") == {"accuracy": 90.35676151551918}
 
 
 def test_three_tables_two_vocabularies_and_a_reimport_that_adds_nothing(mlenv: Any) -> None:
@@ -148,3 +149,25 @@ def test_a_table_too_large_is_refused(
     monkeypatch.setattr(summary, "MAX_TABLE", 100)
     bad = mlenv("results", "import", str(copy))
     assert bad.code == 1 and "too large" in bad.doc["error"]["message"]
+
+
+PUBLISHED = DATA / "published" / "summary.csv"  # four rows of a real v4.1 table (see data/README)
+
+
+def test_a_published_table_imports_and_a_reimport_adds_nothing(mlenv: Any) -> None:
+    done = mlenv("results", "import", str(PUBLISHED))
+    assert done.code == 0, done.doc
+    assert done.doc["data"]["new"] == 4
+    again = mlenv("results", "import", str(PUBLISHED))
+    assert again.code == 0 and again.doc["data"]["new"] == 0, again.doc
+    rows = {(r.benchmark, r.scenario): r for r in ResultsDB.open(done.url).runs()}
+    assert set(rows) == {
+        ("retinanet", "Offline"), ("bert-99", "Offline"), ("resnet50", "Server"), ("resnet50", "Offline"),
+    }  # fmt: skip
+    offline = rows["resnet50", "Offline"]
+    assert offline.origin == "mlperf-v4.1"
+    assert offline.document["samples_per_second"] == 757446.0
+    assert offline.document["target"]["facts"]["accelerator"] == "NVIDIA H200-SXM-141GB"
+    assert offline.document["backend"]["name"] == "TensorRT 10.2.0, CUDA 12.4"
+    assert offline.document["mlperf"]["organization"] == "GigaComputing"
+    assert offline.document["accuracy"] == {"accuracy": 76.078}  # a bare number in v4.x tables
