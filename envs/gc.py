@@ -366,7 +366,7 @@ def clean_caches(home: Path, uv: str, dry_run: bool) -> list[Removed]:
             continue
         if folder.name == "uv":
             proc = subprocess.run(
-                [uv, "cache", "clean", "--cache-dir", str(folder)],
+                [uv, "cache", "clean", "--no-config", "--cache-dir", str(folder)],
                 capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL,
             )  # fmt: skip
             if proc.returncode != 0:

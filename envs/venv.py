@@ -16,6 +16,7 @@ from pathlib import Path
 from mlenv.errors import InstallError
 from mlenv.lock import PypiPin
 from mlenv.reporter import Reporter
+from mlenv.uvenv import NO_CONFIG, uv_environ
 
 from .download import FetchOptions, fetch_to_store
 from .store import Store
@@ -30,14 +31,14 @@ class UvRunner:
     log: Callable[[str], None] | None = field(default=None, compare=False)  # -v: each command
 
     def run(self, args: Sequence[str], what: str) -> None:
-        cmd = [self.uv, *args, "--color", "never"]
+        cmd = [self.uv, *args, "--color", "never", NO_CONFIG]
         if self.offline:
             cmd.append("--offline")
         if self.cache_dir:
             cmd += ["--cache-dir", str(self.cache_dir)]
         if self.log is not None:
             self.log(shlex.join(cmd))
-        env = {**self.environ, "UV_PYTHON_DOWNLOADS": "never", "VIRTUAL_ENV": ""}
+        env = uv_environ(self.environ)  # allow-listed: no UV_*, VIRTUAL_ENV or CONDA_PREFIX
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
         except OSError as e:

@@ -4,8 +4,8 @@
   (installable with `pip install --require-hashes --no-deps -r FILE`);
 - `pylock`: `pylock.toml` (PEP 751), one package per pin with its one file;
 - `conda-explicit`: an `@EXPLICIT` file (CEP 23): one URL per package with `#sha256:…`;
-- `dockerfile`: an image that installs mlenv, then `mlenv install --frozen` and
-  `mlenv run --frozen` for the section's target.
+- `dockerfile`: an image that installs mlenv (from a wheel in the build context, when given),
+  then `mlenv install --frozen` and `mlenv run --frozen` for the section's target.
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from packaging.utils import canonicalize_name
 
 from .errors import MlenvError, UsageError
-from .lock import LockTarget, PypiPin
+from .lock import LockTarget
+from .pylockio import build_pylock, package_entry, pylock_text
 
 FORMATS = ("requirements", "pylock", "conda-explicit", "dockerfile")
 DEFAULT_FILES = {
@@ -88,6 +89,7 @@ class ExportContext:
     manifest_file: str = "mlenv.yaml"
     recipe_folders: tuple[str, ...] = ()  # the manifest's `recipes:` (relative folders)
     mlenv_spec: str = "mlenv"  # what `pip install` installs in the Dockerfile
+    mlenv_wheel: str | None = None  # a wheel of mlenv in the build context, installed instead
     base_dir: Path | None = None  # resolves `./…` conda URLs to file:// URLs
     generator: str = "mlenv"
 
@@ -119,32 +121,6 @@ def requirements_txt(section: LockTarget, ctx: ExportContext | None = None) -> s
 # -- pylock.toml ---------------------------------------------------------------------------------
 
 
-def _toml_str(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-    escaped = re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\u{ord(m.group()):04x}", escaped)
-    return f'"{escaped}"'
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return _toml_str(str(value))
-
-
-def _toml_lines(values: dict[str, Any]) -> list[str]:
-    return [f"{key} = {_toml_value(v)}" for key, v in values.items() if v is not None]
-
-
-def _toml_table(header: str, values: dict[str, Any]) -> list[str]:
-    return [header, *_toml_lines(values), ""]
-
-
 def environment_marker(section: LockTarget) -> str | None:
     """The PEP 508 marker of the section's platform (None when its os is unknown)."""
     os_name, arch = str(section.facts.get("os", "")), str(section.facts.get("arch", ""))
@@ -155,54 +131,44 @@ def environment_marker(section: LockTarget) -> str | None:
     return f"sys_platform == '{platform}' and platform_machine == '{machine}'"
 
 
-def _file_table(pin: PypiPin) -> dict[str, Any]:
-    return {
-        "name": pin.filename,
-        "url": pin.url,
-        "size": pin.size,
-        "hashes": {"sha256": pin.sha256},
-    }
-
-
 def pylock_toml(section: LockTarget, ctx: ExportContext | None = None) -> str:
+    """PEP 751, built and validated with `packaging.pylock` (mlenv.pylockio)."""
     check_safe(section)
     ctx = ctx or ExportContext()
     python = str(section.facts.get("python", ""))
     marker = environment_marker(section)
-    top: dict[str, Any] = {
+    packages = [
+        package_entry(pin, PYPI_SIMPLE if pin.url.startswith(PYPI_FILES) else None)
+        for pin in sorted(section.pypi, key=lambda p: canonicalize_name(p.name))
+    ]
+    artifacts = [
+        {
+            "package": a.package,
+            "name": a.name,
+            "url": a.url,
+            "sha256": a.sha256,
+            "md5": a.md5,
+            "member": a.member,
+            "member-sha256": a.member_sha256,
+            "local-env": a.local_env,
+            "tree-sha256": a.tree_sha256,
+        }
+        for a in sorted(section.artifacts, key=lambda a: (a.package, a.name))
+    ]
+    mlenv_tool: dict[str, Any] = {"target": section.name, "lock-section": section.digest()}
+    if artifacts:
+        mlenv_tool["artifacts"] = [{k: v for k, v in a.items() if v is not None} for a in artifacts]
+    data: dict[str, Any] = {
         "lock-version": "1.0",
         "environments": [marker] if marker else None,
         "requires-python": f"=={python}.*" if python else None,
         "created-by": ctx.generator,
+        "packages": packages,
+        "tool": {"mlenv": mlenv_tool},
     }
-    lines = [*_header(section, "PEP 751 lock file"), ""]
-    lines += [*_toml_lines(top), ""]
-    for pin in sorted(section.pypi, key=lambda p: canonicalize_name(p.name)):
-        index = PYPI_SIMPLE if pin.url.startswith(PYPI_FILES) else None
-        lines += _toml_table(
-            "[[packages]]",
-            {"name": canonicalize_name(pin.name), "version": pin.version, "index": index},
-        )
-        if pin.filename.endswith(".whl"):
-            lines += _toml_table("[[packages.wheels]]", _file_table(pin))
-        else:
-            lines += _toml_table("[packages.sdist]", _file_table(pin))
-    lines += _toml_table("[tool.mlenv]", {"target": section.name, "lock-section": section.digest()})
-    for a in sorted(section.artifacts, key=lambda a: (a.package, a.name)):
-        lines += _toml_table(
-            "[[tool.mlenv.artifacts]]",
-            {
-                "package": a.package,
-                "name": a.name,
-                "url": a.url,
-                "sha256": a.sha256,
-                "md5": a.md5,
-                "member": a.member,
-                "member-sha256": a.member_sha256,
-                "local-env": a.local_env,
-            },
-        )
-    return "\n".join(lines).rstrip("\n") + "\n"
+    data = {k: v for k, v in data.items() if v is not None}
+    pylock = build_pylock(data, what=f"pylock.toml for target {section.name}")
+    return pylock_text(pylock, _header(section, "PEP 751 lock file"))
 
 
 # -- conda @EXPLICIT -----------------------------------------------------------------------------
@@ -261,10 +227,16 @@ def dockerfile(section: LockTarget, ctx: ExportContext | None = None) -> str:
             f"# the target has a {facts.get('accelerator')} accelerator: run with --gpus all "
             "(the NVIDIA container toolkit provides the driver)"
         )
+    spec = ctx.mlenv_spec
+    wheel: list[str] = []
+    if ctx.mlenv_wheel is not None:  # mlenv from the context, not from an index
+        spec = f"/tmp/mlenv-wheel/{PurePosixPath(ctx.mlenv_wheel).name}"
+        wheel = [f"COPY {_shell_word(ctx.mlenv_wheel)} {_shell_word(spec)}"]
     lines += [
         f"FROM --platform={platform} python:{python}-slim",
+        *wheel,
         "# --build-arg MLENV_SPEC=… installs mlenv from elsewhere (a wheel, git+https://…)",
-        "ARG MLENV_SPEC=" + _shell_word(ctx.mlenv_spec),
+        "ARG MLENV_SPEC=" + _shell_word(spec),
         "ENV MLENV_HOME=/opt/mlenv PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1",
         'RUN pip install "${MLENV_SPEC}"',
         "WORKDIR /work",

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from .errors import RequirementError
 from .keyspec import Key, Shape, array, integer, mapping, string, strings
 from .names import COMPONENT_RE, component_problem
 from .requirement import NAME_RE, Requirement, parse_requirement
+from .uvenv import PypiOptions
 from .yamlio import Problems, Section, join, read_yaml
 
 SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
@@ -24,7 +26,10 @@ _COMPONENT = string(pattern=COMPONENT_RE)
 _SETTING = {"type": ["number", "string"]}  # a LoadGen user.conf value
 _SETTINGS = {
     "type": "object",
-    "properties": {sc: mapping(_SETTING) for sc in SCENARIOS},
+    "properties": {
+        sc: {**mapping(_SETTING), "description": f"user.conf keys for {sc} runs only"}
+        for sc in SCENARIOS
+    },
     "additionalProperties": _SETTING,
 }
 BENCHMARK = Shape(
@@ -34,48 +39,86 @@ BENCHMARK = Shape(
         Key("model", _COMPONENT, "a model recipe in `requires`", required=True),
         Key("dataset", _COMPONENT, "a dataset recipe in `requires`", required=True),
         Key("backend", _COMPONENT, "a framework recipe in `requires`", required=True),
-        Key("scenarios", strings(enum=SCENARIOS), "the LoadGen scenarios to run"),
-        Key("modes", strings(enum=MODES), "the LoadGen modes to run"),
+        Key(
+            "scenarios",
+            {**strings(enum=SCENARIOS), "default": ["Offline", "SingleStream"]},
+            "the LoadGen scenarios to run",
+        ),
+        Key(
+            "modes",
+            {**strings(enum=MODES), "default": list(MODES)},
+            "the LoadGen modes to run",
+        ),
         Key(
             "settings",
             _SETTINGS,
             "LoadGen user.conf keys: at the top level for all scenarios, "
             "under a scenario's name for that scenario",
         ),
-        Key("threads", integer(minimum=0), "intra-op threads (0: the backend decides)"),
-        Key("max-batch", integer(minimum=1), "the largest batch given to the backend"),
+        Key(
+            "threads",
+            {**integer(minimum=0), "default": 0},
+            "intra-op threads of the backend (0: calibrated, or the backend decides); "
+            "naming it turns calibration of it off",
+        ),
+        Key(
+            "max-batch",
+            {**integer(minimum=1), "default": 1024},
+            "the largest batch given to the backend in one call (calibrated unless named)",
+        ),
         Key(
             "workers",
-            integer(minimum=0),
-            "Offline/Server worker threads (0: cores // threads)",
+            {**integer(minimum=0), "default": 0},
+            "Offline/Server worker threads (0: automatic, at most cores // threads; "
+            "calibrated unless named)",
         ),
         Key(
             "max-delay-us",
-            integer(minimum=0),
+            {**integer(minimum=0), "default": DEFAULT_MAX_DELAY_US},
             f"Server: how long a partial batch waits, in µs (default {DEFAULT_MAX_DELAY_US})",
         ),
         Key(
             "profile",
-            string(enum=PROFILES),
+            {**string(enum=PROFILES), "default": DEFAULT_PROFILE},
             "quick (default): short runs; submission: LoadGen's mlperf.conf rules untouched",
         ),
         Key("samples", integer(minimum=1), "run on the dataset's first N samples only"),
     ),
 )
+PYPI_OPTIONS = Shape(
+    title="pypi-options",
+    description="where uv looks for PyPI packages when locking (uv's own configuration files "
+    "and UV_* variables are ignored); part of the lock's inputs",
+    keys=(
+        Key(
+            "index-url",
+            string(),
+            "the index instead of PyPI (uv --index-url); default: PyPI, or MLENV_PYPI_INDEX_URL",
+        ),
+        Key("extra-index-urls", strings(), "more indexes (uv --extra-index-url), in order"),
+        Key(
+            "exclude-newer",
+            string(),
+            "ignore files uploaded after this RFC 3339 date or timestamp (uv --exclude-newer), "
+            "e.g. 2025-06-01 or 2025-06-01T00:00:00Z",
+        ),
+    ),
+)
 MANIFEST = Shape(
     title="manifest",
-    description="an mlenv project manifest, `mlenv.yaml` (CONTRACTS §1)",
+    description="an mlenv project manifest, `mlenv.yaml`: what a benchmark needs and how it is run",
     keys=(
         Key("name", string(), "the project's name", required=True),
         Key(
             "recipes",
             strings(),
-            "extra recipe folders, searched before the built-in index",
+            "extra recipe folders (relative to the manifest), searched before the built-in index; "
+            "each holds recipes as <kind>s/<name>.yaml (models/digits-mlp.yaml)",
         ),
         Key(
             "targets",
-            strings(pattern=COMPONENT_RE),
-            "names of target files, or 'host' (default: [host])",
+            {**strings(pattern=COMPONENT_RE), "default": ["host"]},
+            "the lock's targets: names of target files (`mlenv targets`), or 'host'",
         ),
         Key(
             "prefer",
@@ -89,7 +132,12 @@ MANIFEST = Shape(
             required=True,
         ),
         Key("benchmark", BENCHMARK, "what `mlenv run` measures"),
-        Key("mirrors", mapping(string()), "URL prefixes rewritten to mirrors, by prefix"),
+        Key(
+            "mirrors",
+            mapping(string()),
+            "artifact URL prefixes rewritten to mirrors: prefix -> replacement (hashes stay)",
+        ),
+        Key("pypi-options", PYPI_OPTIONS, "where uv looks for PyPI packages when locking"),
     ),
 )
 MANIFEST_KEYS = MANIFEST.names
@@ -158,6 +206,7 @@ class Manifest:
     prefer: tuple[tuple[str, str], ...] = ()
     benchmark: Benchmark | None = None
     mirrors: tuple[tuple[str, str], ...] = ()
+    pypi_options: PypiOptions = field(default_factory=PypiOptions)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -171,6 +220,8 @@ class Manifest:
             out["benchmark"] = self.benchmark.to_dict()
         if self.mirrors:
             out["mirrors"] = dict(self.mirrors)
+        if pypi := self.pypi_options.to_dict():  # only when set: older locks keep their digest
+            out["pypi-options"] = pypi
         return out
 
     def digest(self) -> str:
@@ -210,7 +261,47 @@ class Manifest:
             prefer=tuple(sorted((str(k), str(v)) for k, v in prefer.items())),
             benchmark=benchmark,
             mirrors=tuple(sorted((str(k), str(v)) for k, v in mirrors.items())),
+            pypi_options=_pypi_options(s, problems),
         )
+
+
+def _pypi_options(s: Section, problems: Problems) -> PypiOptions:
+    if not s.has("pypi-options"):
+        return PypiOptions()
+    p = Section(s.raw("pypi-options"), "pypi-options", problems, PYPI_OPTIONS.names)
+    index = p.str("index-url") or None
+    extra = p.str_list("extra-index-urls")
+    urls = [(p.at("index-url"), index)] if index else []
+    urls += [(join(p.at("extra-index-urls"), i), url) for i, url in enumerate(extra)]
+    for where, url in urls:
+        if not str(url).startswith(("http://", "https://", "file://")):
+            problems.add(where, f"expected an http(s):// or file:// URL, got {url!r}")
+    return PypiOptions(
+        index_url=index,
+        extra_index_urls=tuple(extra),
+        exclude_newer=_exclude_newer(p, problems),
+    )
+
+
+def _exclude_newer(p: Section, problems: Problems) -> str | None:
+    value = p.raw("exclude-newer")
+    if value is None:
+        return None
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value.isoformat()  # YAML reads an unquoted 2025-06-01 as a date
+    text = value.isoformat() if isinstance(value, dt.datetime) else str(value).strip()
+    try:
+        if len(text) == 10:
+            dt.date.fromisoformat(text)
+        elif dt.datetime.fromisoformat(text.replace("Z", "+00:00")).tzinfo is None:
+            raise ValueError("no time zone")
+    except ValueError:
+        problems.add(
+            p.at("exclude-newer"),
+            f"expected an RFC 3339 date or timestamp with a time zone, got {text!r}",
+        )
+        return None
+    return text
 
 
 def _benchmark(s: Section, problems: Problems) -> Benchmark:

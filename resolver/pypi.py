@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import shlex
 import subprocess
 import tempfile
@@ -16,7 +18,9 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from mlenv.errors import ResolutionError
 from mlenv.lock import PypiPin
+from mlenv.pylockio import preferences_toml
 from mlenv.target import Target
+from mlenv.uvenv import NO_CONFIG, PypiOptions, uv_environ
 
 _LEGACY_MANYLINUX = {"manylinux2014": 17, "manylinux2010": 12, "manylinux1": 5}
 
@@ -26,9 +30,11 @@ class UvOptions:
     uv: str
     cache_dir: Path | None = None
     offline: bool = False
-    index_url: str | None = None  # tests point this at a local index
+    pypi: PypiOptions = field(default_factory=PypiOptions)  # the manifest's `pypi-options:`
+    index_url: str | None = None  # wins over `pypi.index_url` (a caller's explicit index)
     find_links: tuple[str, ...] = ()
-    environ: Mapping[str, str] | None = None  # uv's environment, passed in from the CLI edge
+    # the caller's environment, passed in from the CLI edge; uv sees only its allow-listed part
+    environ: Mapping[str, str] | None = None
     log: Callable[[str], None] | None = field(default=None, compare=False)  # -v: each command
 
 
@@ -85,11 +91,9 @@ def choose_file(package: dict[str, Any], priorities: dict[tags.Tag, int]) -> dic
 
 
 def preferences_file(pins: Sequence[PypiPin]) -> str:
-    """A minimal pylock.toml of earlier pins: uv prefers the versions of an existing output."""
-    lines = ['lock-version = "1.0"', 'created-by = "mlenv"', ""]
-    for pin in sorted(pins, key=lambda p: p.name):
-        lines += ["[[packages]]", f'name = "{pin.name}"', f'version = "{pin.version}"', ""]
-    return "\n".join(lines)
+    """A pylock.toml of earlier pins (valid PEP 751): uv prefers the versions of an existing
+    output file, so a re-resolve changes as little as it can."""
+    return preferences_toml(pins)
 
 
 def compile_pypi(
@@ -134,6 +138,7 @@ def compile_pypi(
             "--quiet",
             "--color",
             "never",
+            NO_CONFIG,
         ]
         if no_deps:
             cmd.append("--no-deps")
@@ -141,8 +146,7 @@ def compile_pypi(
             cmd += ["--cache-dir", str(options.cache_dir)]
         if options.offline:
             cmd.append("--offline")
-        if options.index_url:
-            cmd += ["--index-url", options.index_url]
+        cmd += uv_index_flags(options)
         for link in options.find_links:
             cmd += ["--find-links", link]
         if options.log is not None:
@@ -154,7 +158,7 @@ def compile_pypi(
                 text=True,
                 check=False,
                 timeout=900,
-                env=dict(options.environ) if options.environ is not None else None,
+                env=uv_environ(os.environ if options.environ is None else options.environ),
             )
         except OSError as e:
             raise ResolutionError(
@@ -190,6 +194,15 @@ def compile_pypi(
             )
         )
     return sorted(pins, key=lambda p: p.name)
+
+
+def uv_index_flags(options: UvOptions) -> list[str]:
+    """--index-url/--extra-index-url/--exclude-newer from the manifest (an explicit
+    `options.index_url` wins), else MLENV_PYPI_INDEX_URL; never from uv's own configuration."""
+    pypi = options.pypi
+    if options.index_url:
+        pypi = dataclasses.replace(pypi, index_url=options.index_url)
+    return pypi.flags(os.environ if options.environ is None else options.environ)
 
 
 def _tail(text: str, lines: int = 12) -> str:

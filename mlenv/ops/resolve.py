@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from mlenv.envs.detect import detect_tools
 from mlenv.errors import LockError, MlenvError
 from mlenv.lock import Lock, write_lock
-from mlenv.resolver.lockgen import ResolveOptions, build_lock, root_requirements
+from mlenv.resolver.lockgen import ResolveOptions, build_lock
 from mlenv.resolver.pypi import UvOptions
-from mlenv.resolver.reach import reachable
+from mlenv.resolver.reach import LazyTools
 
+from .localfiles import check_local_artifacts
 from .locking import project_lock
 from .project import Project
 
@@ -28,19 +29,24 @@ def resolve_options(
     project: Project, *, upgrade: bool = False, upgrade_packages: Sequence[str] = ()
 ) -> ResolveOptions:
     """What every resolve needs besides the manifest: uv, pins policy, detected tools."""
-    # only the recipes a solve of this manifest can visit run their `detect:` program
-    visited = reachable(project.index, root_requirements(project.manifest))
+    # a recipe's `detect:` program runs when the solve first asks for its versions, once
+    index, environ = project.index, project.environ
+    tools = LazyTools(
+        lambda name: detect_tools(index, environ, [name]).get(name, []),
+        index.with_source("detect"),
+    )
     return ResolveOptions(
         uv=UvOptions(
             uv=project.uv,
             cache_dir=project.uv_cache,
             offline=project.offline,
+            pypi=project.manifest.pypi_options,
             environ=project.environ,
             log=project.reporter.debug,
         ),
         upgrade=upgrade,
         upgrade_packages=frozenset(upgrade_packages),
-        tools=detect_tools(project.index, project.environ, visited),
+        tools=tools,
         project_dir=project.project_dir,
         conda_cache=project.home / "cache" / "rattler" / "repodata",
     )
@@ -82,7 +88,8 @@ def staleness(project: Project, lock: Lock | None, targets: Sequence[str]) -> li
 def check(project: Project, targets: Sequence[str] | None = None) -> None:
     """`resolve --check`: a LockError when the lock is stale; reads only (no project lock)."""
     names = list(dict.fromkeys(targets or project.manifest.targets))
-    reasons = staleness(project, previous_lock(project), names)
+    lock = previous_lock(project)
+    reasons = staleness(project, lock, names)
     if reasons:
         raise LockError(
             f"{project.lock_path.name} is out of date",
@@ -91,6 +98,8 @@ def check(project: Project, targets: Sequence[str] | None = None) -> None:
             hint="run `mlenv resolve` to update it",
             details={"stale": reasons},
         )
+    if lock is not None:  # files beside recipes that changed under their sha256
+        check_local_artifacts(project, lock.targets.values())
 
 
 def resolve(
@@ -105,6 +114,8 @@ def resolve(
     are solved; other sections of the manifest's targets are kept as they are."""
     manifest = project.manifest
     names = list(dict.fromkeys(targets or manifest.targets))
+    for warning in project.index.ignored:
+        project.reporter.warn(warning)
     with project_lock(project.project_dir, waiting=project.reporter.info):
         lock = previous_lock(project)
         solving = project.targets(names)
@@ -116,6 +127,7 @@ def resolve(
         for t in solving:
             project.reporter.info(f"resolving for target {t.name}")
         new = build_lock(project.index, manifest, solving, options, previous=lock, keep=keep)
+        check_local_artifacts(project, new.targets.values())
         changed = write_lock(project.lock_path, new)
     verb = "wrote" if changed else "unchanged:"
     project.reporter.info(f"{verb} {project.lock_path} ({', '.join(sorted(new.targets))})")

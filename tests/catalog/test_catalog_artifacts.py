@@ -109,7 +109,7 @@ def test_every_artifact_kind_through_a_local_mirror(tmp_path: Path, upstream: Up
             f" sha256: {sha256(TABLE)}}}\n",
         )
     )
-    env = {"MLENV_MIRROR": upstream.mirror, "UV_INDEX_URL": index_url}
+    env = {"MLENV_MIRROR": upstream.mirror, "MLENV_PYPI_INDEX_URL": index_url}
     home = tmp_path / "home"
     resolved = run_mlenv(project, home, "resolve", env=env)
     assert resolved.returncode == 0, explain(resolved)

@@ -403,13 +403,11 @@ def child_environ(
             "NO_PROXY": "127.0.0.1,localhost",
             "no_proxy": "127.0.0.1,localhost",
             "MLENV_HOST_CUDA": "none",
-            "UV_PYTHON_DOWNLOADS": "never",
-            "UV_NO_CONFIG": "1",
             "COLUMNS": "250",
         }
     )
     if server is not None:
-        env["UV_INDEX_URL"] = server.index_url
+        env["MLENV_PYPI_INDEX_URL"] = server.index_url  # mlenv gives uv no UV_* of the caller
     return env
 
 
