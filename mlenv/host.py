@@ -1,7 +1,10 @@
 """Detection of the host target: archspec microarchitecture, libc, interpreter, NVIDIA CUDA.
 
-Every input is a parameter: the CLI passes its environment once; `MLENV_HOST_*` variables
-override single facts (useful on machines where detection is impossible, and in tests).
+The machine's facts come from py-rattler's virtual-package detection (`__glibc`, `__cuda` from
+the driver library, `__archspec`), so no subprocess runs. Every input is a parameter: the CLI
+passes its environment once. `CONDA_OVERRIDE_CUDA` / `_GLIBC` / `_ARCHSPEC` are honoured as conda
+and pixi do (an empty `CONDA_OVERRIDE_CUDA` means no CUDA); the `MLENV_HOST_*` variables
+override single facts on top of them (useful where detection is impossible, and in tests).
 """
 
 from __future__ import annotations
@@ -9,8 +12,6 @@ from __future__ import annotations
 import os
 import platform
 import re
-import shutil
-import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,7 +21,6 @@ from .names import check_component
 from .target import Accelerator, Target
 
 _MANYLINUX_MINORS = (17, 28, *range(31, 41))  # what `uv --python-platform` accepts
-_CUDA_RE = re.compile(r"CUDA Version:\s*(\d+\.\d+)")
 _WORD_RE = re.compile(r"[a-z0-9_]{1,64}")
 _VERSION_RE = re.compile(r"[0-9]{1,6}(\.[0-9]{1,6}){0,3}")
 _GLIBC_RE = re.compile(r"[0-9]{1,6}(\.[0-9]{1,6}){1,3}")  # major.minor: manylinux needs both
@@ -33,13 +33,19 @@ _OVERRIDES = {
     "MLENV_HOST_GLIBC": (_GLIBC_RE, "2.28"),
     "MLENV_HOST_CUDA": (_VERSION_RE, "12.4' or 'none"),
     "MLENV_HOST_PYTHON": (_PYTHON_RE, "3.11"),
+    # conda's own overrides, passed to rattler's detection (empty CUDA: no CUDA)
+    "CONDA_OVERRIDE_CUDA": (_VERSION_RE, "12.4"),
+    "CONDA_OVERRIDE_GLIBC": (_GLIBC_RE, "2.28"),
+    "CONDA_OVERRIDE_ARCHSPEC": (_WORD_RE, "x86_64_v3"),
 }
+_CONDA_OVERRIDES = {"cuda": "CONDA_OVERRIDE_CUDA", "libc": "CONDA_OVERRIDE_GLIBC"}
+_CONDA_OVERRIDES["archspec"] = "CONDA_OVERRIDE_ARCHSPEC"
 
 
 def _override(env: Mapping[str, str], name: str) -> str | None:
     """`env[name]` when set and well-formed (they end up in target names and paths)."""
     value = env.get(name)
-    if value is None or value == "" or (name == "MLENV_HOST_CUDA" and value == "none"):
+    if value is None or value == "" or (name.endswith("_CUDA") and value == "none"):
         return value
     pattern, example = _OVERRIDES[name]
     if not pattern.fullmatch(value):
@@ -60,20 +66,16 @@ def _arch() -> str:
     )
 
 
-def _microarch() -> str | None:
+def _archspec_host() -> str | None:
     try:
         import archspec.cpu
 
-        return str(archspec.cpu.host().generic.name)
+        return str(archspec.cpu.host().name)
     except Exception:  # archspec cannot read every CPU; the fact is then absent
         return None
 
 
-def _musl() -> bool:
-    return any(Path("/lib").glob("ld-musl-*.so.1"))
-
-
-def _glibc() -> str | None:
+def _confstr_glibc() -> str | None:
     try:
         value = os.confstr("CS_GNU_LIBC_VERSION")
     except (AttributeError, ValueError, OSError):
@@ -83,16 +85,35 @@ def _glibc() -> str | None:
     return None
 
 
-def _nvidia_cuda() -> str | None:
-    smi = shutil.which("nvidia-smi")
-    if not smi:
-        return None
+def _musl() -> bool:
+    return any(Path("/lib").glob("ld-musl-*.so.1"))
+
+
+def rattler_facts(env: Mapping[str, str]) -> dict[str, str]:
+    """This machine's `__glibc`, `__cuda` and `__archspec` as rattler detects them, with the
+    `CONDA_OVERRIDE_*` values of `env` applied: keys `glibc`, `cuda`, `microarch` (absent when
+    not detected). Falls back to confstr/archspec when rattler cannot detect."""
+    overrides = {k: _override(env, v) for k, v in _CONDA_OVERRIDES.items()}
     try:
-        out = subprocess.run([smi], capture_output=True, text=True, timeout=20, check=False).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    m = _CUDA_RE.search(out)
-    return m.group(1) if m else None
+        import rattler
+        from rattler.virtual_package import Override
+
+        given = {k: Override.string(v) for k, v in overrides.items() if v is not None}
+        detected = rattler.VirtualPackage.detect(rattler.VirtualPackageOverrides(**given))
+        packages = [p.into_generic() for p in detected]
+    except Exception:  # detection failed (unknown platform, unreadable files): the fallback
+        out = {"glibc": overrides["libc"] or _confstr_glibc() or ""}
+        out["microarch"] = overrides["archspec"] or _archspec_host() or ""
+        return {k: v for k, v in out.items() if v}
+    found = {p.name.normalized: (str(p.version), str(p.build_string)) for p in packages}
+    out = {}
+    if "__glibc" in found:
+        out["glibc"] = found["__glibc"][0]
+    if "__cuda" in found and found["__cuda"][0] not in ("", "none"):
+        out["cuda"] = found["__cuda"][0]
+    if "__archspec" in found and found["__archspec"][1] not in ("", "0"):
+        out["microarch"] = found["__archspec"][1]
+    return out
 
 
 def pypi_platform_for(os_name: str, arch: str, glibc: str | None, musl: bool = False) -> str | None:
@@ -128,6 +149,13 @@ def host_name(os_name: str, arch: str, accelerator: Accelerator) -> str:
     return f"{os_name}-{arch}-cpu"
 
 
+def _cuda(env: Mapping[str, str], detected: Mapping[str, str]) -> str | None:
+    cuda = _override(env, "MLENV_HOST_CUDA")
+    if cuda is None:
+        return detected.get("cuda")
+    return None if cuda in ("", "none") else cuda
+
+
 def detect_host(env: Mapping[str, str]) -> Target:
     """The machine this process runs on, as a target named after its facts."""
     os_name = _override(env, "MLENV_HOST_OS") or {"win32": "windows"}.get(
@@ -135,12 +163,15 @@ def detect_host(env: Mapping[str, str]) -> Target:
     )
     if os_name.startswith("linux"):
         os_name = "linux"
+    detected = rattler_facts(env)
     arch = _override(env, "MLENV_HOST_ARCH") or _arch()
-    glibc = _override(env, "MLENV_HOST_GLIBC") or (_glibc() if os_name == "linux" else None)
-    cuda = _override(env, "MLENV_HOST_CUDA")
-    if cuda is None:
-        cuda = _nvidia_cuda()
-    accelerator = Accelerator(kind="cuda", cuda=cuda) if cuda and cuda != "none" else Accelerator()
+    if arch != _arch():  # another architecture: this CPU's microarch says nothing of it
+        detected.pop("microarch", None)
+    glibc = _override(env, "MLENV_HOST_GLIBC") or (
+        detected.get("glibc") if os_name == "linux" else None
+    )
+    cuda = _cuda(env, detected)
+    accelerator = Accelerator(kind="cuda", cuda=cuda) if cuda else Accelerator()
     python = _override(env, "MLENV_HOST_PYTHON") or f"{sys.version_info[0]}.{sys.version_info[1]}"
     name = host_name(os_name, arch, accelerator)
     check_component(name, "the host's target name (from its os, arch and accelerator)")
@@ -149,7 +180,7 @@ def detect_host(env: Mapping[str, str]) -> Target:
         os=os_name,
         arch=arch,
         python=python,
-        microarch=_override(env, "MLENV_HOST_MICROARCH") or _microarch(),
+        microarch=_override(env, "MLENV_HOST_MICROARCH") or detected.get("microarch"),
         libc=(("glibc", glibc),) if glibc else (),
         accelerator=accelerator,
         pypi_platform=pypi_platform_for(

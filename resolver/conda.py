@@ -10,6 +10,7 @@ no host paths.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -46,6 +47,7 @@ RATTLER_ERRORS: tuple[type[Exception], ...] = (
 
 BAD_VALUE: tuple[type[Exception], ...] = (ValueError, *RATTLER_ERRORS)
 
+_DEP_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
 VirtualSpec = tuple[str, str, str]  # name, version, build string
 
 
@@ -220,6 +222,7 @@ def lock_conda(
     except RATTLER_ERRORS as e:
         raise _error(e, target, where, offered, offline) from e
     pins = []
+    solved = {r.name.normalized for r in records}
     for r in records:
         if r.sha256 is None:
             raise ResolutionError(
@@ -236,9 +239,20 @@ def lock_conda(
                 subdir=r.subdir,
                 url=lock_url(r.url, project_dir, local_roots),
                 sha256=r.sha256.hex(),
+                requires=depends_names(r.depends, solved),
             )
         )
     return sorted(pins, key=lambda p: (p.name, p.version, p.build))
+
+
+def depends_names(depends: Sequence[str], solved: set[str]) -> tuple[str, ...]:
+    """The solved packages a record's `depends` (MatchSpecs) name; virtual ones left out."""
+    names = set()
+    for d in depends:
+        m = _DEP_NAME_RE.match(d.rsplit("::", 1)[-1].strip())
+        if m:
+            names.add(m.group(0).lower())
+    return tuple(sorted(n for n in names if n in solved))
 
 
 def _error(

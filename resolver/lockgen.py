@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import posixpath
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
+from mlenv import lockfields as F
+from mlenv import names
 from mlenv.errors import ResolutionError
-from mlenv.index import RecipeIndex
+from mlenv.index import Located, RecipeIndex
 from mlenv.lock import (
     ArtifactPin,
     CondaPin,
@@ -36,6 +40,7 @@ from mlenv.target import Target
 from .candidates import Candidate
 from .conda import lock_conda
 from .pypi import UvOptions, compile_pypi
+from .pypiedges import pypi_edges
 from .solve import Solution, solve
 
 HARNESS_REQUIREMENT = "mlperf-loadgen"
@@ -61,6 +66,35 @@ def root_requirements(manifest: Manifest) -> list[Requirement]:
 
 def _is_url(text: str) -> bool:
     return "://" in text
+
+
+def local_url(located: Located, url: str) -> str:
+    """A file or folder beside a recipe as the lock names it: `builtin:…`, or a path relative
+    to the manifest folder with its `..` folded (`../My Model.onnx` for a file beside the
+    project)."""
+    return F.local_url(located.resolve_relative(url))
+
+
+def pin_name(url: str, package: str) -> str:
+    """The name an artifact is placed under in the env: the url's last segment, with what a
+    path component may not hold (spaces, say) made `_` (`My Model.onnx` -> `My_Model.onnx`)."""
+    base = re.sub(r"[^A-Za-z0-9._+-]", "_", posixpath.basename(url)).lstrip(".-")[:128]
+    return base if base and not names.component_problem(base) else package
+
+
+def _local_pin(located: Located, package: str, source: LocalSource) -> ArtifactPin:
+    """A `local:` folder: the one the user names by `env`, or the one at `path` beside the
+    recipe (pinned by its tree hash)."""
+    if source.path is None:
+        env = source.env or ""
+        return ArtifactPin(name=env, package=package, local_env=env, tree_sha256=source.tree_sha256)
+    url = local_url(located, source.path.rstrip("/"))
+    return ArtifactPin(
+        name=pin_name(url, package),
+        package=package,
+        url=url,
+        tree_sha256=source.tree_sha256,
+    )
 
 
 def _pins(
@@ -93,6 +127,19 @@ def _check_benchmark(manifest: Manifest, solution: Solution) -> None:
                 where=f"mlenv.yaml: benchmark.{field_name}",
                 hint=f"name a {'/'.join(kinds)} recipe listed under `requires:`",
             )
+
+
+def with_edges(pins: Sequence[PypiPin], edges: Mapping[str, tuple[str, ...]]) -> list[PypiPin]:
+    """`pins` with the `requires:` of each (canonical names)."""
+    return [dataclasses.replace(p, requires=edges.get(canonicalize_name(p.name), ())) for p in pins]
+
+
+def not_from_conda(pins: Sequence[PypiPin], conda: Sequence[CondaPin]) -> list[PypiPin]:
+    """The PyPI pins the conda layer does not already provide: a conda package is the PyPI
+    project of the same (normalized) name, as on conda-forge; it is installed once, by conda.
+    (py-rattler's records carry no PURLs here, so the name is the mapping.)"""
+    provided = {canonicalize_name(p.name) for p in conda}
+    return [p for p in pins if canonicalize_name(p.name) not in provided]
 
 
 def lock_target(
@@ -146,10 +193,10 @@ def lock_target(
             elif isinstance(source, WheelFileSource):
                 wheel_files.append((c, source))
             elif isinstance(source, ArtifactSource):
-                url = source.url if _is_url(source.url) else c.located.resolve_relative(source.url)
+                url = source.url if _is_url(source.url) else local_url(c.located, source.url)
                 artifacts.append(
                     ArtifactPin(
-                        name=posixpath.basename(source.url.split("?", 1)[0]) or name,
+                        name=pin_name(source.url.split("?", 1)[0], name),
                         package=name,
                         url=url,
                         sha256=source.sha256,
@@ -161,14 +208,7 @@ def lock_target(
                     )
                 )
             elif isinstance(source, LocalSource):
-                artifacts.append(
-                    ArtifactPin(
-                        name=source.env,
-                        package=name,
-                        local_env=source.env,
-                        tree_sha256=source.tree_sha256,
-                    )
-                )
+                artifacts.append(_local_pin(c.located, name, source))
             elif isinstance(source, DetectSource):
                 # the pin names its recipe; re-detection uses that recipe of the user's own
                 # index, so no command line is written to the lock (older locks carry one)
@@ -180,6 +220,7 @@ def lock_target(
     kept_pypi = () if previous is None or options.upgrade else previous.pypi
     prefer = [p for p in kept_pypi if canonicalize_name(p.name) not in released]
     pypi = compile_pypi(pypi_reqs, target, options.uv, prefer=prefer)
+    pypi = with_edges(pypi, pypi_edges(pypi_reqs, pypi, target, options.uv))
     conda: list[CondaPin] = []
     if conda_sources:
         kept_conda = () if previous is None or options.upgrade else previous.conda
@@ -191,6 +232,7 @@ def lock_target(
             offline=options.uv.offline,
             prefer=[p for p in kept_conda if canonicalize_name(p.name) not in released],
         )
+    pypi = not_from_conda(pypi, conda)
     for c, wf in wheel_files:
         pins = compile_pypi([wf.requirement], target, options.uv, no_deps=True)
         wheel = _only(pins, wf.requirement, c)

@@ -92,16 +92,8 @@ def graph(
     for pname in sorted(direct):
         for wanted in direct[pname]:
             key = canonicalize_name(wanted)
-            if key in pypi:
-                p = pypi[key]
-                leaves.setdefault(pname, []).append(
-                    Node(name=p.name, kind="pypi", version=p.version)
-                )
-                claimed.add(key)
-            elif key in conda:
-                c = conda[key]
-                node = Node(name=c.name, kind="conda", version=c.version, detail=c.build)
-                leaves.setdefault(pname, []).append(node)
+            if key in pypi or key in conda:
+                leaves.setdefault(pname, []).append(_pin_node(key, pypi, conda, claimed, ()))
     for a in section.artifacts:
         digest = a.sha256 or a.tree_sha256 or a.md5 or ""
         detail = f"{'md5' if not (a.sha256 or a.tree_sha256) and a.md5 else 'sha256'}:{digest[:12]}"
@@ -124,6 +116,25 @@ def graph(
         leaves={n: tuple(sorted(v, key=lambda x: (x.kind, x.name))) for n, v in leaves.items()},
         transitive=transitive,
     )
+
+
+def _pin_node(
+    key: str, pypi: Mapping[Any, Any], conda: Mapping[Any, Any], claimed: set[str], path: tuple
+) -> Node:
+    """A PyPI pin (else the conda pin) of that name, its lock `requires:` as children (a PyPI
+    edge to a name the conda layer provides ends at the conda pin)."""
+    pin = pypi.get(key) or conda[key]
+    kind = "pypi" if key in pypi else "conda"
+    if kind == "pypi":
+        claimed.add(key)
+    wanted = [canonicalize_name(r) for r in pin.requires]
+    children = tuple(
+        _pin_node(k, pypi, conda, claimed, (*path, key))
+        for k in wanted
+        if (k in pypi or k in conda) and k not in path and k != key
+    )
+    detail = pin.build if kind == "conda" else ""
+    return Node(name=pin.name, kind=kind, version=pin.version, detail=detail, children=children)
 
 
 def _reachable(section: LockTarget, roots: Iterable[str]) -> set[str]:

@@ -184,9 +184,17 @@ def _full(cls: type) -> Any:
             variants=(("device", "cpu"),),
             requires=("q",),
         ),
-        PypiPin: dict(name="a", version="1", url="https://x/a.whl", sha256=SHA, size=3),
+        PypiPin: dict(
+            name="a", version="1", url="https://x/a.whl", sha256=SHA, size=3, requires=("b",)
+        ),
         CondaPin: dict(
-            name="a", version="1", build="0", subdir="noarch", url="https://x/a", sha256=SHA
+            name="a",
+            version="1",
+            build="0",
+            subdir="noarch",
+            url="https://x/a",
+            sha256=SHA,
+            requires=("b",),
         ),
         ArtifactPin: dict(
             name="a",

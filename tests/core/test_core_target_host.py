@@ -108,6 +108,12 @@ def test_load_target_raises_all_problems(tmp_path) -> None:
 # -- host detection ------------------------------------------------------------------------
 
 
+def _family(microarch: str) -> str:
+    import archspec.cpu
+
+    return str(archspec.cpu.TARGETS[microarch].family.name)
+
+
 def test_detect_host_on_this_machine() -> None:
     host = detect_host({})
     assert host.is_host
@@ -122,7 +128,7 @@ def test_detect_host_on_this_machine() -> None:
     assert host.name == host_name(host.os, host.arch, host.accelerator)
     assert host.name.startswith(f"{host.os}-{host.arch}-")
     if host.arch == "x86_64":
-        assert host.microarch is None or host.microarch.startswith("x86_64")
+        assert host.microarch is None or _family(host.microarch) == "x86_64"
         assert host.conda_platform == conda_platform_for(host.os, host.arch)
     facts = host.facts()
     assert facts["python"] == host.python
