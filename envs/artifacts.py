@@ -1,6 +1,7 @@
 """The artifact layer: models and data sets placed under `artifacts/<package>/`, linked from
 the store after verification. Sources: a URL, a file beside the recipes (`builtin:` or a path
-relative to the manifest), a file inside a pinned wheel, or a folder the user supplies. An
+relative to the manifest), a file inside a pinned wheel, a folder beside a recipe (its tree
+copied into the store, envs/localtree.py), or a folder the user supplies. An
 archive (`extract: tar|zip`) is extracted once into the store (envs/archives.py) and its tree
 linked to `artifacts/<package>/<name>/`; `path` names the file inside it the harness uses.
 
@@ -12,6 +13,7 @@ before a run whether a file may have changed (then it is hashed), or hash every 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
@@ -20,9 +22,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlparse
 
 from mlenv.errors import InstallError, IntegrityError
-from mlenv.lock import ArtifactPin
+from mlenv.lock import ArtifactPin, LockTarget
 from mlenv.paths import BUILTIN_PREFIX
 from mlenv.reporter import Reporter
 
@@ -34,7 +37,8 @@ from .archives import (
     tree_entries,
     tree_paths,
 )
-from .download import FetchOptions, fetch_to_store
+from .download import FetchJob, FetchOptions, apply_mirrors, fetch_all, fetch_to_store
+from .localtree import folder_tree
 from .store import Store, link_or_copy, sha256_file
 
 
@@ -94,6 +98,11 @@ def local_folder(pin: ArtifactPin, environ: Mapping[str, str]) -> Path:
     return Path(value).absolute()
 
 
+def is_folder(pin: ArtifactPin) -> bool:
+    """A folder beside a recipe (`local: {path}`): a url pinned by its tree hash alone."""
+    return bool(pin.url and pin.tree_sha256 and not (pin.sha256 or pin.md5 or pin.local_env))
+
+
 def place_artifact(
     pin: ArtifactPin, dest_root: Path, ctx: ArtifactContext, *, kinds: set[str] | None = None
 ) -> dict[str, str]:
@@ -106,6 +115,16 @@ def place_artifact(
     if pin.local_env:
         os.symlink(local_folder(pin, ctx.environ), folder / pin.name)
         return {"path": f"{pin.package}/{pin.name}", "local": pin.local_env}
+    if is_folder(pin):
+        tree = folder_tree(
+            ctx.store,
+            Path(source_of(pin, ctx)),
+            str(pin.tree_sha256),
+            label=label,
+            reporter=ctx.reporter,
+        )
+        _link_tree(tree.path, folder / pin.name, kinds)
+        return {"path": f"{pin.package}/{pin.name}", "tree": tree.key, "tree-sha256": tree.digest}
     obj, sha = fetch_to_store(
         ctx.store,
         source_of(pin, ctx),
@@ -468,3 +487,33 @@ def changed_error(changes: list[Changed]) -> IntegrityError:
             ]
         },
     )
+
+
+def prefetch(section: LockTarget, ctx: ArtifactContext) -> None:
+    """Download the section's wheels and artifact files into the store, several at a time
+    (`fetch_all`), before the environment is built; building then finds each in the store.
+    Only http(s) sources are fetched here: local files and folders are placed as before."""
+    jobs = [
+        FetchJob(url=p.url, sha256=p.sha256, label=p.filename, size=p.size) for p in section.pypi
+    ]
+    for pin in section.artifacts:
+        if pin.url and not pin.local_env and not is_folder(pin):
+            label = f"artifact {pin.name} of {pin.package}"
+            jobs.append(
+                FetchJob(
+                    url=source_of(pin, ctx),
+                    sha256=pin.sha256,
+                    md5=pin.md5,
+                    label=label,
+                    size=pin.size,
+                )
+            )
+    web = [
+        j
+        for j in jobs
+        if urlparse(apply_mirrors(j.url, ctx.options.mirrors)).scheme in ("http", "https")
+    ]
+    if len(web) > 1:
+        # best effort: the in-order build meets any failure where it always did
+        with contextlib.suppress(InstallError, IntegrityError):
+            fetch_all(ctx.store, web, options=ctx.options, reporter=ctx.reporter)

@@ -8,11 +8,12 @@ the partial file is removed. Without a `size`, the download is read to its end a
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 from urllib.parse import unquote, urlparse
 
 from mlenv.errors import InstallError, IntegrityError
@@ -203,3 +204,76 @@ def fetch_to_store(
             store.remember_md5(str(md5), sha256)
             return path, sha256
         return store.add(local, sha256, label, move=move), sha256
+
+
+DOWNLOAD_WORKERS = 6  # parallel downloads (each a thread with its own connection)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FetchJob:
+    """One `fetch_to_store` call, to run beside others (`fetch_all`)."""
+
+    url: str
+    sha256: str | None
+    label: str
+    md5: str | None = None
+    size: int | None = None
+
+
+class _SerialReporter:
+    """A reporter that several download threads share: one call at a time reaches it."""
+
+    def __init__(self, inner: Reporter) -> None:
+        self._inner = inner
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._inner, name)
+
+        def call(*args: Any) -> Any:
+            with self._lock:
+                return method(*args)
+
+        return call
+
+
+def fetch_all(
+    store: Store,
+    jobs: Sequence[FetchJob],
+    *,
+    options: FetchOptions,
+    reporter: Reporter | None = None,
+    workers: int = DOWNLOAD_WORKERS,
+) -> list[tuple[Path, str]]:
+    """`fetch_to_store` for every job, up to `workers` at a time; results in the jobs' order.
+    On a failure the downloads not yet started are cancelled and the first failure (in the
+    jobs' order) is raised; it names its URL, and its bytes never enter the store."""
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+
+    shared = _SerialReporter(reporter or NullReporter())
+
+    def one(job: FetchJob) -> tuple[Path, str]:
+        return fetch_to_store(
+            store,
+            job.url,
+            sha256=job.sha256,
+            md5=job.md5,
+            label=job.label,
+            options=options,
+            reporter=cast(Reporter, shared),
+            size=job.size,
+        )
+
+    if len(jobs) <= 1 or workers <= 1:
+        return [one(j) for j in jobs]
+    with ThreadPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+        futures = [pool.submit(one, j) for j in jobs]
+        wait(futures, return_when=FIRST_EXCEPTION)
+        for f in futures:
+            f.cancel()  # those not yet started; running ones finish
+        wait(futures)
+        for f in futures:
+            error = None if f.cancelled() else f.exception()
+            if error is not None:
+                raise error
+        return [f.result() for f in futures]

@@ -27,6 +27,7 @@ from .artifacts import (
     place_artifact,
     placed_file,
     placement,
+    prefetch,
     verify_placed,
 )
 from .detect import Detects, system_drift
@@ -155,6 +156,7 @@ def _build(
         ctx.reporter.warn(line)
     build.mkdir(parents=True)
     scratch = build / ".scratch"
+    prefetch(section, ctx)  # wheels and files, several downloads at a time
     build_venv(
         section.pypi,
         build / "venv",

@@ -41,7 +41,8 @@ class Provider(AbstractProvider):
         self.facts = dict(facts)
         self.prefer = dict(prefer or {})
         self.pins = dict(pins or {})
-        self.tools = {k: list(v) for k, v in (tools or {}).items()}
+        # kept as given: a `LazyTools` runs a recipe's detection only when it is asked about
+        self.tools: Mapping[str, Sequence[str]] = tools if tools is not None else {}
         self.roots = frozenset(roots)  # names the manifest requests itself
         self._all: dict[str, list[Candidate]] = {}
         self.via: dict[str, tuple[str, ...]] = {}  # identifier -> chain of the first requirement

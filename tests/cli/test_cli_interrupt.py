@@ -54,7 +54,9 @@ def test_sigkill_mid_install_then_install_again(
     (target,) = load_lock(project.lock).targets
     proc, _ = start_killable_install(project, helpers)
     build = project.envs / f".{target}.tmp-{proc.pid}"
-    assert (build / "venv").is_dir(), "killed while the build folder held a venv"
+    # downloads run before the venv is made (several at a time), so the kill finds the build
+    # folder started: what must not survive it is a half-made environment under its real name
+    assert build.is_dir(), "killed while the build folder existed"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
     assert proc.returncode == -signal.SIGKILL
