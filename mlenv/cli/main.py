@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
+import io
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -46,6 +48,14 @@ class UsageExit(SystemExit):
         super().__init__(2)
         self.message = message
         self.prog = prog
+
+
+class HelpExit(SystemExit):
+    """`--help` or `--version` under `--json`: the text they printed, for the envelope's data."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(0)
+        self.text = text
 
 
 class Parser(argparse.ArgumentParser):
@@ -151,7 +161,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         options, rest = split_globals(argv)
-        args = build_parser(rest[0] if rest else None).parse_args(rest)
+        args = parse(rest, options.json)
+    except HelpExit as e:  # --json --help: the help text is the envelope's data
+        emit_json(
+            envelope(rest[0] if rest and not rest[0].startswith("-") else "", data={"help": e.text})
+        )
+        return 0
     except UsageExit as e:  # argparse printed the usage and the message on stderr
         if "--json" in argv[: argv.index("--")] if "--" in argv else "--json" in argv:
             emit_json(envelope(e.prog.removeprefix("mlenv").strip(), error=_usage_error(e)))
@@ -175,6 +190,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.json:
         emit_json(envelope(name, data=outcome.data, error=outcome.error))
     return outcome.code
+
+
+def parse(rest: list[str], json_mode: bool) -> argparse.Namespace:
+    """The parsed command line; under `--json`, what `--help`/`--version` print goes into a
+    HelpExit instead of stdout (stdout holds the envelope alone)."""
+    parser = build_parser(rest[0] if rest else None)
+    if not json_mode:
+        return parser.parse_args(rest)
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            return parser.parse_args(rest)
+    except SystemExit as e:
+        if isinstance(e, UsageExit) or e.code not in (0, None):
+            raise
+        raise HelpExit(printed.getvalue()) from None
 
 
 def _usage_error(e: UsageExit) -> UsageError:
