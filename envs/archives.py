@@ -451,10 +451,15 @@ def extracted_tree(
             "size": size,
             "entries": entries,
         }
-        tmp = listing.with_name(f".{listing.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(document, indent=0) + "\n", encoding="utf-8")
-        os.replace(tmp, listing)  # the listing is written last: a tree without one is rebuilt
+        write_listing(listing, document)
         return Tree(key=key, path=folder, digest=digest, files=files, size=size)
+
+
+def write_listing(listing: Path, document: dict[str, object]) -> None:
+    """A tree's listing, written atomically and last: a tree without one is rebuilt."""
+    tmp = listing.with_name(f".{listing.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(document, indent=0) + "\n", encoding="utf-8")
+    os.replace(tmp, listing)
 
 
 def link_tree(tree: Path, dest: Path) -> None:

@@ -15,7 +15,15 @@ from pathlib import Path
 from mlenv.errors import InstallError, IntegrityError
 from mlenv.reporter import Reporter
 
-from .archives import LISTING_VERSION, Tree, entries_digest, tree_entries, tree_paths, tree_size
+from .archives import (
+    LISTING_VERSION,
+    Tree,
+    entries_digest,
+    tree_entries,
+    tree_paths,
+    tree_size,
+    write_listing,
+)
 from .store import Store
 
 
@@ -107,7 +115,5 @@ def folder_tree(
             "size": size,
             "entries": entries,
         }
-        tmp = listing.with_name(f".{listing.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(document, indent=0) + "\n", encoding="utf-8")
-        os.replace(tmp, listing)
+        write_listing(listing, document)
         return Tree(key=key, path=folder, digest=expected, files=files, size=size)

@@ -142,13 +142,7 @@ def compile_pypi(
         ]
         if no_deps:
             cmd.append("--no-deps")
-        if options.cache_dir:
-            cmd += ["--cache-dir", str(options.cache_dir)]
-        if options.offline:
-            cmd.append("--offline")
-        cmd += uv_index_flags(options)
-        for link in options.find_links:
-            cmd += ["--find-links", link]
+        cmd += uv_source_flags(options)
         if options.log is not None:
             options.log(shlex.join(cmd))
         try:
@@ -194,6 +188,16 @@ def compile_pypi(
             )
         )
     return sorted(pins, key=lambda p: p.name)
+
+
+def uv_source_flags(options: UvOptions) -> list[str]:
+    """Where uv finds packages: its cache, --offline, the indexes and --find-links."""
+    flags = ["--cache-dir", str(options.cache_dir)] if options.cache_dir else []
+    flags += ["--offline"] if options.offline else []
+    flags += uv_index_flags(options)
+    for link in options.find_links:
+        flags += ["--find-links", link]
+    return flags
 
 
 def uv_index_flags(options: UvOptions) -> list[str]:

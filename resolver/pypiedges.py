@@ -20,7 +20,7 @@ from mlenv.lock import PypiPin
 from mlenv.target import Target
 from mlenv.uvenv import NO_CONFIG, uv_environ
 
-from .pypi import UvOptions, uv_index_flags
+from .pypi import UvOptions, uv_source_flags
 
 
 def parse_via(text: str) -> dict[str, tuple[str, ...]]:
@@ -53,13 +53,7 @@ def pypi_edges(
         cmd += ["--python-platform", target.pypi_platform, "--python-version", target.python]
         cmd += ["--annotation-style", "line", "--no-header", "--quiet", "--color", "never"]
         cmd.append(NO_CONFIG)
-        if options.cache_dir:
-            cmd += ["--cache-dir", str(options.cache_dir)]
-        if options.offline:
-            cmd.append("--offline")
-        cmd += uv_index_flags(options)
-        for link in options.find_links:
-            cmd += ["--find-links", link]
+        cmd += uv_source_flags(options)
         environ = os.environ if options.environ is None else options.environ
         try:
             proc = subprocess.run(
