@@ -19,8 +19,6 @@ from pathlib import Path
 
 from mlenv.names import UnsafePath, within
 
-from .store import CHUNK
-
 ALGORITHMS = ("sha256", "sha384", "sha512")
 MAX_ROW = 4096  # characters of one RECORD row; longer ones are reported, not parsed
 
@@ -117,8 +115,6 @@ def _inside(venv: Path, site: Path, name: str) -> Path | None:
 
 
 def _digest(path: Path, algorithm: str) -> str:
-    h = hashlib.new(algorithm)
     with path.open("rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
+        h = hashlib.file_digest(f, algorithm)
     return base64.urlsafe_b64encode(h.digest()).rstrip(b"=").decode("ascii")

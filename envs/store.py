@@ -27,19 +27,13 @@ STORE_LOCK = "_store.lock"  # shared while a process uses the store; `mlenv env 
 
 
 def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
     with path.open("rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def md5_file(path: Path) -> str:
-    h = hashlib.md5(usedforsecurity=False)
     with path.open("rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(f, lambda: hashlib.md5(usedforsecurity=False)).hexdigest()
 
 
 FICLONE = 0x40049409  # Linux ioctl: share the source's blocks, copy-on-write (btrfs, xfs, …)

@@ -203,14 +203,10 @@ def inspect_dataset(
 
 
 def file_facts(path: Path) -> tuple[str, int]:
-    """(sha256, size) of a file, read in chunks."""
-    h = hashlib.sha256()
-    size = 0
+    """(sha256, size) of a file, read once (the size is how far the digest read)."""
     with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-            size += len(chunk)
-    return h.hexdigest(), size
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+        return digest, f.tell()
 
 
 def relative_url(target: Path, recipe: Path) -> str:

@@ -74,13 +74,11 @@ def file_sha256(path: Path, cache: dict[str, Any]) -> str:
     if isinstance(hit, list) and hit[:2] == [st.st_size, st.st_mtime_ns] and len(hit) == 3:
         cache[key] = cache.pop(key)  # most recently used last
         return str(hit[2])
-    h = hashlib.sha256()
     with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
     cache.pop(key, None)
-    cache[key] = [st.st_size, st.st_mtime_ns, h.hexdigest()]
-    return h.hexdigest()
+    cache[key] = [st.st_size, st.st_mtime_ns, digest]
+    return digest
 
 
 def _load_cache(path: Path) -> dict[str, Any]:

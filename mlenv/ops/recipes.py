@@ -469,13 +469,9 @@ def _beside(recipe_path: Path, url: str) -> Path | None:
 
 
 def _hash_file(path: Path) -> tuple[str, int]:
-    h = hashlib.sha256()
-    size = 0
     with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-            size += len(chunk)
-    return h.hexdigest(), size
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+        return digest, f.tell()  # the size: how far the digest read
 
 
 def _value_span(mapping: Any, key: str, value: str) -> tuple[int, int, str]:

@@ -1,15 +1,18 @@
 """Conda and PyPI in one environment: dependency edges of both kinds of pin, and a package the
-conda layer provides (a tiny `numpy`) is not pinned a second time from PyPI."""
+conda layer provides (a tiny `numpy`) is not pinned a second time from PyPI, nor installed a
+second time by `mlenv install`."""
 
 from __future__ import annotations
 
 import dataclasses
 import shutil
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
 from mlenv.lock import CondaPin, PypiPin
 from mlenv.resolver.conda import depends_names, lock_conda
@@ -20,7 +23,7 @@ from mlenv.sources import CondaSource
 from mlenv.target import Target
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "support"))
-from localpypi import Wheels, build_wheel, start_server
+from localpypi import Wheels, build_wheel, child_environ, start_server
 
 SHA = "a" * 64
 
@@ -120,3 +123,64 @@ def test_a_conda_numpy_is_not_pinned_again_from_pypi(
     assert edges == {"tinyuser": ("numpy",)}
     kept = not_from_conda(with_edges(pypi, edges), conda)
     assert [(p.name, p.requires) for p in kept] == [("tinyuser", ("numpy",))]
+
+
+NUMUSER = """\
+name: numuser
+kind: framework
+summary: a PyPI package on top of a numpy that the conda layer provides
+versions: ["1.0"]
+install:
+  - conda: {channels: ["./channel"], specs: ["numpy"]}
+  - pypi: ["tinyuser==1.0"]
+"""
+
+
+def test_install_leaves_the_conda_numpy_the_only_one(
+    project: Path,
+    home: Path,
+    package_builder: Callable[..., Path],
+    reindex: Callable[[Path], None],
+    tmp_path: Path,
+) -> None:
+    """`mlenv install` end to end: numpy comes from the conda layer (its files in `conda/`) and
+    the venv holds no numpy of its own, though PyPI offers one and tinyuser requires it."""
+    channel = project / "channel"
+    package_builder(channel, "numpy", "1.26.0", subdir="noarch")
+    reindex(channel)
+    (project / "recipes" / "frameworks").mkdir(parents=True)
+    (project / "recipes" / "frameworks" / "numuser.yaml").write_text(NUMUSER)
+    (project / "mlenv.yaml").write_text("name: c\nrecipes: [./recipes]\nrequires: [numuser]\n")
+    wheels = tmp_path / "wheels"
+    all_wheels = (
+        build_wheel(wheels, "numpy", "1.26.0"),
+        build_wheel(wheels, "tinyuser", "1.0", requires=["numpy>=1.20"]),
+    )
+    server = start_server(Wheels(folder=wheels, all=all_wheels))
+    env = child_environ(home, server)
+    try:
+
+        def mlenv(*args: str) -> subprocess.CompletedProcess[str]:
+            command = [sys.executable, "-m", "mlenv", *args]
+            return subprocess.run(
+                command, cwd=project, env=env, capture_output=True, text=True, timeout=300
+            )
+
+        resolved = mlenv("resolve")
+        assert resolved.returncode == 0, resolved.stderr
+        installed = mlenv("install")
+        assert installed.returncode == 0, installed.stderr
+    finally:
+        server.stop()
+    lock = yaml.safe_load((project / "mlenv.lock").read_text())
+    (section,) = lock["targets"].values()
+    assert [p["name"] for p in section["pypi"]] == ["tinyuser"]
+    assert [c["name"] for c in section["conda"]] == ["numpy"]
+    prefix = Path(installed.stdout.strip())
+    assert (prefix / "conda" / "share" / "numpy" / "data.txt").is_file()
+    assert len(list((prefix / "conda" / "conda-meta").glob("numpy-*.json"))) == 1
+    sites = [p for p in prefix.rglob("site-packages") if "conda" not in p.relative_to(prefix).parts]
+    assert sites, sorted(str(p) for p in prefix.iterdir())
+    names = {d.name.split("-")[0].lower() for site in sites for d in site.glob("*.dist-info")}
+    assert "tinyuser" in names and "numpy" not in names
+    assert not any((site / "numpy").exists() for site in sites)
