@@ -14,7 +14,9 @@ import platform
 import re
 import sys
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from .errors import UsageError
 from .names import check_component
@@ -149,6 +151,26 @@ def host_name(os_name: str, arch: str, accelerator: Accelerator) -> str:
     return f"{os_name}-{arch}-cpu"
 
 
+HOST_SUFFIX = "-host"
+
+
+def distinct_host(
+    host: Target, same_named: Target | None, locked: Mapping[str, Any] | None = None
+) -> Target:
+    """The host, renamed `<name>-host` where a target file of its name (`same_named`) carries
+    other facts, so the two never share a lock section: `linux-x86_64-cpu` stays the file's.
+    It keeps its plain name where the facts agree, or where `locked` (the facts of a lock
+    section of that name, written before the rename) are this machine's: such locks go on
+    working."""
+    if same_named is None or same_named.facts() == host.facts():
+        return host
+    if locked is not None and dict(locked) == host.facts():
+        return host
+    name = host.name + HOST_SUFFIX
+    check_component(name, "the host's target name (from its os, arch and accelerator)")
+    return replace(host, name=name)
+
+
 def _cuda(env: Mapping[str, str], detected: Mapping[str, str]) -> str | None:
     cuda = _override(env, "MLENV_HOST_CUDA")
     if cuda is None:
@@ -157,7 +179,8 @@ def _cuda(env: Mapping[str, str], detected: Mapping[str, str]) -> str | None:
 
 
 def detect_host(env: Mapping[str, str]) -> Target:
-    """The machine this process runs on, as a target named after its facts."""
+    """The machine this process runs on, as a target named after its facts (`Project.host`
+    then keeps that name distinct from a target file's: `distinct_host`)."""
     os_name = _override(env, "MLENV_HOST_OS") or {"win32": "windows"}.get(
         sys.platform, sys.platform
     )

@@ -15,13 +15,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlenv.errors import LockError, UsageError
-from mlenv.host import detect_host
-from mlenv.lock import Lock, LockTarget, load_lock
+from mlenv.errors import LockError, MlenvError, UsageError
+from mlenv.host import detect_host, distinct_host
+from mlenv.lock import Lock, LockTarget, load_lock, loads_lock
 from mlenv.names import check_component, component_problem, within
 from mlenv.paths import builtin_recipes_dir, mlenv_home, project_env_dir
 from mlenv.reporter import NullReporter, Reporter
-from mlenv.target import Target
+from mlenv.target import Target, load_target
 
 if TYPE_CHECKING:  # imported where used: `install --frozen` needs neither
     from mlenv.envs.materialize import Environment
@@ -138,7 +138,32 @@ class Project:
 
     @cached_property
     def host(self) -> Target:
-        return detect_host(self.environ)
+        """This machine: named after its facts (`linux-x86_64-cpu`), with `-host` added where
+        the built-in target file of that name carries other facts (`distinct_host`)."""
+        host = detect_host(self.environ)
+        builtin = self.builtin_dir / "targets" / f"{host.name}.yaml"
+        same = (
+            load_target(builtin, f"builtin:targets/{builtin.name}") if builtin.is_file() else None
+        )
+        if same is None or same.name != host.name or same.facts() == host.facts():
+            return host
+        return distinct_host(host, same, self._locked_facts(host.name))
+
+    def _locked_facts(self, section: str) -> dict[str, Any] | None:
+        """The facts of lock section `section` in the existing lock, if it has one (parsed only
+        where its text names the section; an unreadable lock has none)."""
+        try:
+            text = self.lock_path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+        if f"\n  {section}:" not in text:
+            return None
+        try:
+            lock = loads_lock(text, str(self.lock_path), cache_dir=self._lock_cache)
+        except MlenvError:
+            return None
+        found = lock.targets.get(section)
+        return dict(found.facts) if found is not None else None
 
     def mirrors(self) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -150,8 +175,13 @@ class Project:
                 out[prefix] = replacement
         return out
 
+    @property
+    def _lock_cache(self) -> Path:
+        """Where checked locks are kept by their sha256 (`mlenv.lock.loads_lock`)."""
+        return self.home / "cache" / "lock"
+
     def lock(self) -> Lock:
-        lock = load_lock(self.lock_path)
+        lock = load_lock(self.lock_path, cache_dir=self._lock_cache)
         for warning in lock.warnings:
             self.reporter.warn(warning)
         return lock
@@ -162,7 +192,8 @@ class Project:
         """A target by name: `host`, a target file of the index, or the host's own name.
 
         A target file wins over the host's name: `linux-x86_64-cpu` in a manifest means the
-        file's facts (glibc 2.28, x86_64_v2, …), not this machine's."""
+        file's facts (glibc 2.28, x86_64_v2, …), not this machine's; the host then locks as
+        `linux-x86_64-cpu-host` (unless its facts are the file's)."""
         if name == "host":
             return self.host
         found = self.index.targets.get(name)

@@ -142,7 +142,8 @@ def test_a_target_file_named_like_the_host_keeps_its_own_facts(
     make_project: Callable[..., Any], mlenv: Callable[..., Any]
 ) -> None:
     """`targets: [linux-x86_64-cpu]` locks the catalog file's facts (glibc 2.28, x86_64_v2),
-    not this machine's, even where the host is named the same; listing both is an error."""
+    not this machine's, even where the host is named the same; listing both locks the host as
+    `linux-x86_64-cpu-host` beside it."""
     project = make_project()
     manifest = project.root / "mlenv.yaml"
     text = manifest.read_text()
@@ -154,9 +155,13 @@ def test_a_target_file_named_like_the_host_keeps_its_own_facts(
     assert facts["microarch"] == "x86_64_v2" and facts["libc"] == {"glibc": "2.28"}
     manifest.write_text(text.replace("targets: [host]", "targets: [host, linux-x86_64-cpu]"))
     host = {"MLENV_HOST_OS": "linux", "MLENV_HOST_ARCH": "x86_64", "MLENV_HOST_CUDA": "none"}
+    host["MLENV_HOST_GLIBC"] = "2.36"  # not the file's 2.28
     both = mlenv(project, "resolve", env={**project.environ(), **host})
-    assert both.returncode == 1
-    assert "both lock as" in both.stderr and "Traceback" not in both.stderr
+    assert both.returncode == 0, str(both)
+    targets = load_lock(project.lock).targets
+    assert set(targets) == {"linux-x86_64-cpu", "linux-x86_64-cpu-host"}
+    assert targets["linux-x86_64-cpu"].facts["libc"] == {"glibc": "2.28"}
+    assert targets["linux-x86_64-cpu-host"].facts["libc"] == {"glibc": "2.36"}
 
 
 def test_exec_reports_a_signal_as_128_plus_n(installed: Any, mlenv: Callable[..., Any]) -> None:

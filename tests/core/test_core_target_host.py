@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import platform
 import sys
+from pathlib import Path
 
 import pytest
 
 from mlenv.errors import FormatError
-from mlenv.host import conda_platform_for, detect_host, host_name, pypi_platform_for
+from mlenv.host import (
+    conda_platform_for,
+    detect_host,
+    distinct_host,
+    host_name,
+    pypi_platform_for,
+)
+from mlenv.lock import Lock, LockTarget, write_lock
+from mlenv.ops.project import Project
 from mlenv.target import Accelerator, Target, load_target
 from mlenv.yamlio import Problems
 
@@ -213,3 +222,68 @@ def test_conda_platform_and_host_name() -> None:
     assert (
         host_name("linux", "x86_64", Accelerator(kind="cuda", cuda="12.4")) == "linux-x86_64-cuda12"
     )
+
+
+# a machine with exactly the facts of recipes/targets/linux-x86_64-cpu.yaml
+LIKE_THE_FILE = {
+    "MLENV_HOST_OS": "linux",
+    "MLENV_HOST_ARCH": "x86_64",
+    "MLENV_HOST_MICROARCH": "x86_64_v2",
+    "MLENV_HOST_GLIBC": "2.28",
+    "MLENV_HOST_PYTHON": "3.11",
+    "MLENV_HOST_CUDA": "none",
+}
+NEWER = {**LIKE_THE_FILE, "MLENV_HOST_GLIBC": "2.36", "MLENV_HOST_MICROARCH": "icelake"}
+
+
+def test_the_host_keeps_a_name_distinct_from_a_target_file_with_other_facts(
+    tmp_path: Path, builtin_targets: Path
+) -> None:
+    file = load_target(builtin_targets / "linux-x86_64-cpu.yaml")
+    assert distinct_host(detect_host(LIKE_THE_FILE), file).name == "linux-x86_64-cpu"
+    assert distinct_host(detect_host(NEWER), file).name == "linux-x86_64-cpu-host"
+    assert distinct_host(detect_host(NEWER), None).name == "linux-x86_64-cpu"
+    home = {"MLENV_HOME": str(tmp_path / "home")}
+    same = Project.open(tmp_path, environ={**LIKE_THE_FILE, **home})
+    assert same.host.name == "linux-x86_64-cpu" and same.target("host") is same.host
+    project = Project.open(tmp_path, environ={**NEWER, **home})
+    host = project.host
+    assert host.name == "linux-x86_64-cpu-host" and host.is_host and host.glibc == "2.36"
+    # the file keeps its name and facts; both can be locked side by side
+    assert project.target("linux-x86_64-cpu").glibc == "2.28"
+    assert project.target("linux-x86_64-cpu-host") is host
+    names = [t.name for t in project.targets(["host", "linux-x86_64-cpu"])]
+    assert names == ["linux-x86_64-cpu-host", "linux-x86_64-cpu"]
+    # no built-in file of its name (a CUDA 11 host): the plain name
+    cuda11 = Project.open(tmp_path, environ={**NEWER, **home, "MLENV_HOST_CUDA": "11.8"})
+    assert cuda11.host.name == "linux-x86_64-cuda11"
+
+
+def _write_old_lock(path: Path, facts: dict[str, object]) -> None:
+    section = LockTarget(name="linux-x86_64-cpu", facts=facts)
+    lock = Lock(
+        manifest="sha256:" + "0" * 64,
+        recipes="sha256:" + "f" * 64,
+        targets={"linux-x86_64-cpu": section},
+    )
+    write_lock(path, lock)
+
+
+def test_a_lock_section_named_like_the_host_with_its_facts_is_still_used(
+    tmp_path: Path,
+) -> None:
+    """A lock written before the rename (the host's section under the plain name) goes on
+    working: the host keeps the plain name while that section's facts are this machine's."""
+    _write_old_lock(tmp_path / "mlenv.lock", detect_host(NEWER).facts())
+    project = Project.open(tmp_path, environ=NEWER)
+    assert project.host.name == "linux-x86_64-cpu"
+    lock = project.lock()
+    assert project.lock_section(lock, None).name == "linux-x86_64-cpu"
+    assert project.lock_section(lock, "host").name == "linux-x86_64-cpu"
+    # the section is the file's (its facts are not this machine's): the host is renamed
+    file_facts = detect_host(LIKE_THE_FILE).facts()
+    _write_old_lock(tmp_path / "mlenv.lock", file_facts)
+    assert Project.open(tmp_path, environ=NEWER).host.name == "linux-x86_64-cpu-host"
+    # an unreadable lock names nothing
+    (tmp_path / "mlenv.lock").write_text("targets:\n  linux-x86_64-cpu: [\n", encoding="utf-8")
+    assert Project.open(tmp_path, environ=NEWER).host.name == "linux-x86_64-cpu-host"

@@ -24,6 +24,7 @@ pytest.importorskip("sqlalchemy")
 from runproject import SWEEP_BASE, nullrun_project
 
 from mlenv.explore import explore
+from mlenv.ops.project import Project
 from mlenv.resultsdb import ResultsDB
 
 MANIFEST = SWEEP_BASE
@@ -82,7 +83,8 @@ def test_a_sweep_records_every_point_and_its_failure(project: Any) -> None:
         assert db.point_status(failed.id) == "failed"
     # the four points have one lock section, so one environment
     envs = list((project.root / ".mlenv" / "sweeps" / "grid" / "envs").iterdir())
-    assert len(envs) == 1 and (envs[0] / "linux-x86_64-cpu" / "env.json").is_file()
+    host = Project.open(project.root, environ=project.environ()).host.name
+    assert len(envs) == 1 and (envs[0] / host / "env.json").is_file()
     # again: nothing measured; --retry-failed tries the failed point once more (and keeps both)
     again = explore(path, results=url, environ=project.environ())
     assert again.count("skipped") == 5 and again.count("ok") == 0
