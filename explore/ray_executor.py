@@ -107,7 +107,7 @@ class RayExecutor:
         try:
             self._dispatch(ray, queues, sink)
         except BaseException:  # Ctrl-C: the points in flight are stopped with their workers
-            self._stop_workers(ray)
+            self._stop_workers(ray)  # and their harnesses with them (NodeWorker); none recorded
             raise
 
     def run_one(self, job: Job, sink: Sink) -> None:
@@ -303,7 +303,8 @@ def no_node(target: str, workers: Sequence[_Worker]) -> op.PointFailure:
     return _failure(
         "run",
         f"no live Ray node is labelled {LABEL}={target}",
-        why="live labelled nodes: " + (", ".join(have) if have else "none"),
+        why="live labelled nodes with a working mlenv worker: "
+        + (", ".join(have) if have else "none"),
         hint=f"start a node with `ray start --address ADDR --labels {LABEL}={target}`, "
         "then `mlenv explore --retry-failed`",
     )

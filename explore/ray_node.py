@@ -20,7 +20,14 @@ MAX_LOG = 64 * 1024 * 1024  # one LoadGen log sent back (larger ones are cut, an
 
 
 class NodeWorker:
-    """The actor on one node (created by the driver, one per node, one call at a time)."""
+    """The actor on one node (created by the driver, one per node, one call at a time).
+
+    A synchronous actor with `max_concurrency=1` runs each call on its process's main thread,
+    the thread that starts the harness: the harness's parent-death signal (PR_SET_PDEATHSIG,
+    `mlenv.ops.harnessproc.BOOTSTRAP`) follows that thread, so a killed actor (`ray.kill`, the
+    driver's Ctrl-C, SIGKILL, its node gone) takes its harness with it and no measurement runs
+    on unseen (tests/explore/test_explore_ray.py). Ray's own clean-up of a dead worker's
+    process group comes on top of it."""
 
     def ready(self) -> str:
         return os.uname().nodename

@@ -129,7 +129,8 @@ def _supervise(
 
     The child stays in mlenv's process group, so a terminal's Ctrl-C reaches both; BOOTSTRAP
     makes it die with mlenv should mlenv itself be killed. Call it from the main thread: Linux's
-    parent-death signal fires when the thread that started the child ends.
+    parent-death signal fires when the thread that started the child ends (a Ray node's actor
+    calls it from its process's main thread too: `explore/ray_node.py`).
     """
     sampling: contextlib.AbstractContextManager[object] = (
         sampler if sampler is not None else contextlib.nullcontext()
