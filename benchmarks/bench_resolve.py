@@ -42,6 +42,7 @@ from mlenv.ops import resolve as R
 from mlenv.ops.project import Project
 from mlenv.resolver.lockgen import build_lock
 mark()
+pause = R.paused_gc(); pause.__enter__()  # as `resolve` does
 project = Project.open(sys.argv[1]); project.index; project.manifest
 mark()
 old = R.previous_lock(project)

@@ -68,7 +68,9 @@ class LazyRecipes(Mapping[str, Located]):
         if located is None:
             r = self._raw[name]
             label = f"{r.root.label}{r.relpath}"
-            recipe = Recipe.from_dict(r.data, Problems(label), file=label, sha256=r.sha256)
+            recipe = Recipe.from_dict(
+                r.data, Problems(label), file=label, sha256=r.sha256, lazy=True
+            )  # valid (checked when cached): each version's requirements parse on first use
             located = self._built[name] = Located(recipe=recipe, root=r.root, relpath=r.relpath)
         return located
 
@@ -115,7 +117,7 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-INDEX_CACHE_FORMAT = "3"  # 3: duplicate keys and unsafe target names refused
+INDEX_CACHE_FORMAT = "4"  # 3: duplicate keys and unsafe target names refused; 4: shared strings
 FileEntry = tuple[RecipeRoot, str, bytes]  # root, relpath (e.g. models/x.yaml), file bytes
 
 
@@ -225,11 +227,24 @@ def load_index(roots: list[RecipeRoot], cache_dir: Path | None = None) -> Recipe
         try:
             key.parent.mkdir(parents=True, exist_ok=True)
             tmp = key.with_name(f".{key.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(marshal.dumps(datas))
+            tmp.write_bytes(marshal.dumps(_shared(datas, {})))
             os.replace(tmp, key)
         except (OSError, ValueError):
             pass  # a cache that cannot be written is only slower
     return _assemble(files, hashes, datas, built, ignored=ignored)
+
+
+def _shared(value: Any, seen: dict[str, str]) -> Any:
+    """`value` with each distinct string one object: marshal writes a repeated object once
+    (keys, requirement strings and versions repeat across a large index), so the cache is
+    about half the size and loads faster."""
+    if isinstance(value, str):
+        return seen.setdefault(value, value)
+    if isinstance(value, dict):
+        return {_shared(k, seen): _shared(v, seen) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shared(v, seen) for v in value]
+    return value
 
 
 def _parse(files: list[FileEntry], hashes: list[str]) -> tuple[list[Any], dict[str, Located]]:

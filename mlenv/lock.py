@@ -11,8 +11,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import io
 import json
 import os
+import pickle
 import re
 import tempfile
 from collections.abc import Callable
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import __version__
 from . import lockfields as F
 from .errors import LockError
 from .lockfields import spec
@@ -300,20 +303,92 @@ class Lock:
         return cls(manifest=manifest, recipes=recipes, targets=targets, warnings=warnings)
 
 
-def loads_lock(text: str, label: str) -> Lock:
+def loads_lock(text: str, label: str, *, cache_dir: Path | None = None) -> Lock:
+    """The lock in `text`, checked (every problem at once). A lock read before — in this
+    process, or with `cache_dir`, by an earlier one — is not parsed again: the checked result
+    is kept, keyed by the text's sha256 (with the label and this mlenv's version), and each
+    caller gets its own copy."""
+    key = _cache_key(text, label)
+    blob = _READ.get(key)
+    # one cache file per lock file (named by its label), holding the key of the text it read
+    name = hashlib.sha256(label.encode()).hexdigest()[:32]
+    path = cache_dir / f"lock-{name}.pickle" if cache_dir is not None else None
+    if blob is None and path is not None:
+        with contextlib.suppress(OSError):
+            stored = path.read_bytes()
+            if stored[: len(key) + 1] == f"{key}\n".encode():
+                blob = stored[len(key) + 1 :]
+    if blob is not None:
+        lock = _unpickle(blob)
+        if lock is not None:
+            _remember(key, blob)
+            return lock
     data = parse_yaml(text, label)
     problems = Problems(label, text)
     lock = Lock.from_dict(data, problems)
     problems.raise_if_any(
         "lock file", hint="re-create it with `mlenv resolve` (never edit it by hand)"
     )
+    blob = pickle.dumps(lock, protocol=pickle.HIGHEST_PROTOCOL)
+    _remember(key, blob)
+    if path is not None:
+        _write_cache(path, f"{key}\n".encode() + blob)
     return lock
 
 
-def load_lock(path: Path) -> Lock:
+def load_lock(path: Path, *, cache_dir: Path | None = None) -> Lock:
     if not path.exists():
         raise LockError(f"no lock file at {path}", hint="run `mlenv resolve` first")
-    return loads_lock(read_text(path), str(path))
+    return loads_lock(read_text(path), str(path), cache_dir=cache_dir)
+
+
+LOCK_CACHE_FORMAT = "1"
+_READ: dict[str, bytes] = {}  # key -> the pickled checked lock, the last few read
+_KEEP = 4
+_CLASSES = frozenset(
+    c.__name__ for c in (Lock, LockTarget, LockedPackage, PypiPin, CondaPin, ArtifactPin, SystemPin)
+)
+
+
+def _cache_key(text: str, label: str) -> str:
+    h = hashlib.sha256(f"{LOCK_CACHE_FORMAT} {__version__}\0{label}\0".encode())
+    h.update(text.encode("utf-8"))
+    return h.hexdigest()
+
+
+def _remember(key: str, blob: bytes) -> None:
+    _READ.pop(key, None)
+    _READ[key] = blob
+    while len(_READ) > _KEEP:
+        del _READ[next(iter(_READ))]
+
+
+class _LockUnpickler(pickle.Unpickler):
+    """Builds only this module's lock classes: a cache file holding anything else is ignored."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == __name__ and name in _CLASSES:
+            return globals()[name]
+        raise pickle.UnpicklingError(f"{module}.{name} is not a lock class")
+
+
+def _unpickle(blob: bytes) -> Lock | None:
+    try:
+        lock = _LockUnpickler(io.BytesIO(blob)).load()
+    except Exception:  # a damaged or foreign cache file is only slower: parse the text
+        return None
+    return lock if isinstance(lock, Lock) else None
+
+
+def _write_cache(path: Path, blob: bytes) -> None:
+    """Atomically, beside it; a cache that cannot be written is only slower."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(blob)
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 def write_lock(path: Path, lock: Lock) -> bool:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
 from .conditions import ALWAYS, CONDITION, SUPPORTS, Condition, parse_condition
-from .errors import RequirementError
+from .errors import FormatError, RequirementError
 from .keyspec import Key, Shape, any_of, array, integer, mapping, number, string, strings
 from .requirement import NAME_RE, Requirement, parse_requirement
 from .sources import INSTALL_ENTRY, InstallEntry, parse_install_entry
@@ -141,9 +142,32 @@ class Dependency:
 
 @dataclass(frozen=True, kw_only=True)
 class RecipeVersion:
+    """One version; its `requires:` are kept as the file gives them (`declared`) and parsed on
+    first access of `requires` (a solve reads the requirements of only the versions it tries).
+    A checked load (`Recipe.from_dict` without `lazy`) parses them all at once, reporting every
+    problem with its file and field, and hands them over already parsed."""
+
     version: Version
     text: str
-    requires: tuple[Dependency, ...] = ()
+    declared: tuple[Any, ...] = field(default=(), hash=False, repr=False)
+    # (file label, position in `versions:`, variant names): where a lazy parse's error points
+    context: tuple[str, int, Mapping[str, tuple[str, ...]]] = field(
+        default=("", 0, {}), compare=False, hash=False, repr=False
+    )
+
+    @functools.cached_property
+    def requires(self) -> tuple[Dependency, ...]:
+        label, i, variant_names = self.context
+        problems = Problems(label)
+        at = f"{join('versions', i)}.requires"
+        requires = _dependencies(list(self.declared), at, problems, variant_names)
+        if problems:  # the same problem a checked load of the file reports
+            raise FormatError(
+                "the recipe index has 1 problem",
+                problems=problems.problems()[:1],
+                hint="fix the files named above; `mlenv recipes lint` checks them",
+            )
+        return requires
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -197,9 +221,12 @@ class Recipe:
 
     @classmethod
     def from_dict(
-        cls, data: Any, problems: Problems, *, file: str = "", sha256: str = ""
+        cls, data: Any, problems: Problems, *, file: str = "", sha256: str = "", lazy: bool = False
     ) -> Recipe:
-        s = Section(data, "", problems, RECIPE.names)
+        """The recipe of one file's data; every problem goes to `problems`. With `lazy` (data
+        known to be valid: the index's cache of checked files), each version's requirements
+        are parsed when first used."""
+        s = Section(data, "", problems, RECIPE_KEYS)
         name = s.str("name", required=True) or "?"
         if s.has("name") and not NAME_RE.fullmatch(name):
             problems.add("name", f"invalid recipe name {name!r} (use [a-z0-9][a-z0-9._-]*)")
@@ -208,7 +235,7 @@ class Recipe:
             problems.add("kind", f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
         variants = _variants(s, problems)
         names = {v.name: v.values for v in variants}
-        versions = _versions(s, problems, names)
+        versions = _versions(s, problems, names, lazy=lazy)
         install = tuple(
             e
             for i, raw in enumerate(s.list("install"))
@@ -308,11 +335,18 @@ def _variants(s: Section, problems: Problems) -> tuple[Variant, ...]:
 
 
 def _versions(
-    s: Section, problems: Problems, variant_names: Mapping[str, tuple[str, ...]]
+    s: Section,
+    problems: Problems,
+    variant_names: Mapping[str, tuple[str, ...]],
+    *,
+    lazy: bool = False,
 ) -> tuple[RecipeVersion, ...]:
+    if lazy:
+        return _trusted_versions(s.list("versions"), problems.label, variant_names)
     out: dict[Version, RecipeVersion] = {}
     for i, raw in enumerate(s.list("versions")):
         at = join("versions", i)
+        declared: list[Any] = []
         if (
             isinstance(raw, dict)
             and isinstance(raw.get("version"), str)
@@ -320,18 +354,16 @@ def _versions(
             and raw.keys() <= _VERSION_KEYS
         ):
             text = raw["version"]  # the common, well-formed shape, without the checked accessors
-            requires = _dependencies(
-                raw.get("requires") or [], f"{at}.requires", problems, variant_names
-            )
+            declared = raw.get("requires") or []
         elif isinstance(raw, Mapping):
             v = Section(raw, at, problems, VERSION.names)
             text = v.str("version", required=True)
-            requires = _dependencies(v.list("requires"), v.at("requires"), problems, variant_names)
+            declared = v.list("requires")
         elif isinstance(raw, float):
             problems.add(at, unquoted_number(raw))
             continue
         else:
-            text, requires = (str(raw) if raw is not None else None), ()
+            text = str(raw) if raw is not None else None
         if text is None:
             continue
         try:
@@ -341,8 +373,46 @@ def _versions(
             continue
         if version in out:
             problems.add(at, f"version {text} is listed twice")
-        out[version] = RecipeVersion(version=version, text=text, requires=requires)
-    return tuple(sorted(out.values(), key=lambda rv: rv.version, reverse=True))
+        rv = RecipeVersion(
+            version=version,
+            text=text,
+            declared=tuple(declared),
+            context=(problems.label, i, variant_names),
+        )
+        # checked now, every problem reported; the first access is then free
+        rv.__dict__["requires"] = _dependencies(declared, f"{at}.requires", problems, variant_names)
+        out[version] = rv
+    return _newest_first(list(out.values()))
+
+
+def _trusted_versions(
+    raws: list[Any], label: str, variant_names: Mapping[str, tuple[str, ...]]
+) -> tuple[RecipeVersion, ...]:
+    """The versions of a file checked before (the index's cache holds only valid files): no
+    checks, and each version's requirements left for its first use."""
+    out = []
+    for i, raw in enumerate(raws):
+        if isinstance(raw, dict):
+            text, declared = str(raw["version"]), tuple(raw.get("requires") or ())
+        else:
+            text, declared = str(raw), ()
+        out.append(
+            RecipeVersion(
+                version=_version(text),
+                text=text,
+                declared=declared,
+                context=(label, i, variant_names),
+            )
+        )
+    return _newest_first(out)
+
+
+def _newest_first(versions: list[RecipeVersion]) -> tuple[RecipeVersion, ...]:
+    """Sorted newest first; most files list them so already, which one pass confirms (a sort
+    compares far more pairs, and comparing two versions runs Python code)."""
+    if all(a.version > b.version for a, b in itertools.pairwise(versions)):
+        return tuple(versions)
+    return tuple(sorted(versions, key=lambda rv: rv.version, reverse=True))
 
 
 _VERSION_KEYS = frozenset(VERSION.names)

@@ -93,14 +93,20 @@ def _parse(text: str, where: str) -> Requirement:
             cursor += len(part) + 1
         pos = close + 1
     rest = s[pos:].strip()
-    spec = SpecifierSet()
-    if rest:
+    try:
+        spec = _specifier(rest)
+    except InvalidSpecifier:
         start = s.index(rest, pos)
-        try:
-            spec = SpecifierSet(rest)
-        except InvalidSpecifier:
-            _fail(text, start, None, "invalid version specifier (PEP 440, e.g. '>=1.18,<2')", where)
+        _fail(text, start, None, "invalid version specifier (PEP 440, e.g. '>=1.18,<2')", where)
     return Requirement(name=name, variants=tuple(sorted(variants.items())), specifier=spec)
+
+
+@functools.lru_cache(maxsize=4096)
+def _specifier(text: str) -> SpecifierSet:
+    """One SpecifierSet per distinct specifier text: an index repeats a few (`>=1,<2`) under
+    many names, and building one is most of the cost of parsing a requirement. Never mutated
+    (its `prereleases` stays unset), so sharing it is safe."""
+    return SpecifierSet(text)
 
 
 def parse_version(text: str, where: str = "") -> Version:

@@ -38,7 +38,6 @@ from mlenv.sources import (
 from mlenv.target import Target
 
 from .candidates import Candidate
-from .conda import lock_conda
 from .pypi import UvOptions, compile_pypi
 from .pypiedges import pypi_edges
 from .solve import Solution, solve
@@ -223,6 +222,8 @@ def lock_target(
     pypi = with_edges(pypi, pypi_edges(pypi_reqs, pypi, target, options.uv))
     conda: list[CondaPin] = []
     if conda_sources:
+        from .conda import lock_conda  # py-rattler and asyncio: imported only for conda work
+
         kept_conda = () if previous is None or options.upgrade else previous.conda
         conda = lock_conda(
             conda_sources,

@@ -165,8 +165,11 @@ class Provider(AbstractProvider):
 
     def versions(self, located: Located) -> list[Version]:
         recipe = located.recipe
-        versions = [rv.version for rv in recipe.versions]
-        for text in self.tools.get(recipe.name, ()):
+        versions = [rv.version for rv in recipe.versions]  # distinct, newest first
+        detected = self.tools.get(recipe.name, ())
+        if not detected:
+            return versions
+        for text in detected:
             try:
                 versions.append(Version(text))
             except InvalidVersion:
@@ -182,9 +185,10 @@ class Provider(AbstractProvider):
             tuple(zip([v.name for v in recipe.variants], values, strict=True))
             for values in itertools.product(*axes)
         ]
+        versions = self.versions(located)
         out = [
             Candidate(name=name, version=version, variants=combo, located=located)
-            for version in self.versions(located)
+            for version in versions
             for combo in combos
         ]
         pin = self.pins.get(name)
@@ -194,9 +198,11 @@ class Provider(AbstractProvider):
             ver, pinned = pin
             known = {v.name for v in recipe.variants}
             wanted = [(k, v) for k, v in pinned if k in known]
-            out.sort(
-                key=lambda c: not (str(c.version) == ver and all(kv in c.variants for kv in wanted))
-            )
+            at = _pinned_version(versions, ver)
+            if at is not None:  # candidates share their version objects: `is` finds them
+                out.sort(
+                    key=lambda c: not (c.version is at and all(kv in c.variants for kv in wanted))
+                )
         return out
 
     def _virtual(self, virtual: str) -> list[Candidate]:
@@ -216,3 +222,12 @@ class Provider(AbstractProvider):
                     )
                 )
         return out
+
+
+def _pinned_version(versions: Sequence[Version], text: str) -> Version | None:
+    """The version whose text is `text` (as the lock writes it), if the recipe still has it."""
+    try:
+        wanted = Version(text)
+    except InvalidVersion:
+        return None
+    return next((v for v in versions if v == wanted and str(v) == text), None)

@@ -3,10 +3,11 @@ longer matches its inputs."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import gc
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from mlenv.envs.detect import detect_tools
 from mlenv.errors import LockError, MlenvError
 from mlenv.lock import Lock, write_lock
 from mlenv.resolver.lockgen import ResolveOptions, build_lock
@@ -31,10 +32,13 @@ def resolve_options(
     """What every resolve needs besides the manifest: uv, pins policy, detected tools."""
     # a recipe's `detect:` program runs when the solve first asks for its versions, once
     index, environ = project.index, project.environ
-    tools = LazyTools(
-        lambda name: detect_tools(index, environ, [name]).get(name, []),
-        index.with_source("detect"),
-    )
+
+    def detect(name: str) -> Sequence[str]:
+        from mlenv.envs.detect import detect_tools  # imported only when a recipe detects
+
+        return detect_tools(index, environ, [name]).get(name, [])
+
+    tools = LazyTools(detect, index.with_source("detect"))
     return ResolveOptions(
         uv=UvOptions(
             uv=project.uv,
@@ -50,6 +54,20 @@ def resolve_options(
         project_dir=project.project_dir,
         conda_cache=project.home / "cache" / "rattler" / "repodata",
     )
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """The cycle collector paused for one resolve: a solve allocates many objects and leaves
+    few cycles, while each full collection walks every object of the loaded index (about a
+    fifth of a warm 2,000-recipe resolve). Collection resumes when the resolve ends."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def previous_lock(project: Project) -> Lock | None:
@@ -112,6 +130,17 @@ def resolve(
     """Read the old lock, solve, write — under the project lock, so concurrent resolves of one
     project serialize and none loses another's target. `targets` (default: the manifest's)
     are solved; other sections of the manifest's targets are kept as they are."""
+    with paused_gc():
+        return _resolve(project, targets, upgrade=upgrade, upgrade_packages=upgrade_packages)
+
+
+def _resolve(
+    project: Project,
+    targets: Sequence[str] | None,
+    *,
+    upgrade: bool,
+    upgrade_packages: Sequence[str],
+) -> ResolveResult:
     manifest = project.manifest
     names = list(dict.fromkeys(targets or manifest.targets))
     for warning in project.index.ignored:
