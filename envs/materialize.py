@@ -199,7 +199,7 @@ def _build(
         "lock": section.digest(),
         "mlenv": __version__,
         "python": python,
-        "pypi": {p.name: {"version": p.version, "sha256": p.sha256} for p in section.pypi},
+        "pypi": {p.name: {"version": p.version, "sha256": p.sha256} for p in section.runtime_pypi},
         "conda": {
             c.name: {"version": c.version, "build": c.build, "sha256": c.sha256}
             for c in section.conda
@@ -324,7 +324,7 @@ def verify_env(
     if env.info.get("lock") != section.digest():
         out.append("the environment was built from another lock (run `mlenv install`)")
     installed = installed_distributions(env)
-    for pin in section.pypi:
+    for pin in section.runtime_pypi:  # build pins are not in the env
         key = pin.name.lower().replace("_", "-").replace(".", "-")
         have = installed.pop(key, None)
         if have is None:

@@ -84,16 +84,18 @@ def build_venv(
     fetch_wheels(pins, store, options, reporter)
     # each wheel under its name at a path that never changes (store/wheels/<sha256>/): uv keys
     # its cache of unpacked wheels by path, so a wheelhouse per build unpacked them every time
-    houses = [str(store.wheel_link(p.sha256, p.filename).parent) for p in pins]
+    houses = sorted({str(store.wheel_link(p.sha256, p.filename).parent) for p in pins})
+    # build pins (`build-for`) are there for uv's isolated build of an sdist pin, not the env
+    build, pins = [p for p in pins if p.build_for], [p for p in pins if not p.build_for]
     reporter.info(f"creating the Python environment ({len(pins)} packages)")
     uv.run(["venv", "--relocatable", "--quiet", "--python", python, str(venv)], "create the venv")
     if not pins:
         return
     scratch.mkdir(parents=True, exist_ok=True)
     requirements = scratch / "requirements.txt"
-    requirements.write_text(
-        "".join(f"{p.name}=={p.version} --hash=sha256:{p.sha256}\n" for p in pins), encoding="utf-8"
-    )
+    requirements.write_text(_hashed(pins), encoding="utf-8")
+    constraints = scratch / "build-constraints.txt"
+    constraints.write_text(_hashed(build), encoding="utf-8")
     uv.run(
         [
             "pip",
@@ -104,7 +106,12 @@ def build_venv(
             "--no-index",
             *(arg for house in houses for arg in ("--find-links", house)),
             "--require-hashes",
+            *(["--build-constraints", str(constraints)] if build else []),
             "--quiet",
         ],
         "install the locked PyPI packages",
     )
+
+
+def _hashed(pins: Sequence[PypiPin]) -> str:
+    return "".join(f"{p.name}=={p.version} --hash=sha256:{p.sha256}\n" for p in pins)

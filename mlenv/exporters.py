@@ -106,13 +106,13 @@ def _header(section: LockTarget, what: str) -> list[str]:
 
 def requirements_txt(section: LockTarget, ctx: ExportContext | None = None) -> str:
     check_safe(section)
-    if not section.pypi:
+    if not section.runtime_pypi:
         raise UsageError(
             f"the lock's target {section.name} pins no PyPI packages",
             hint="nothing to write as requirements; try `--format conda-explicit`",
         )
     lines = [*_header(section, "pip requirements (install with --require-hashes --no-deps)")]
-    for pin in sorted(section.pypi, key=lambda p: canonicalize_name(p.name)):
+    for pin in sorted(section.runtime_pypi, key=lambda p: canonicalize_name(p.name)):
         lines.append(f"{canonicalize_name(pin.name)}=={pin.version} \\")
         lines.append(f"    --hash=sha256:{pin.sha256}")
     return "\n".join(lines) + "\n"
@@ -139,7 +139,7 @@ def pylock_toml(section: LockTarget, ctx: ExportContext | None = None) -> str:
     marker = environment_marker(section)
     packages = [
         package_entry(pin, PYPI_SIMPLE if pin.url.startswith(PYPI_FILES) else None)
-        for pin in sorted(section.pypi, key=lambda p: canonicalize_name(p.name))
+        for pin in sorted(section.runtime_pypi, key=lambda p: canonicalize_name(p.name))
     ]
     artifacts = [
         {

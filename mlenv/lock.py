@@ -89,6 +89,11 @@ class PypiPin(_Pin):
     requires: tuple[str, ...] = field(
         default=(), metadata=spec("requires", kind="strs", check=F.pypi_name)
     )
+    # a build requirement (PEP 517) of these sdist pins: in the store for an offline build,
+    # never installed into the env (empty: a runtime pin; absent in locks before the field)
+    build_for: tuple[str, ...] = field(
+        default=(), metadata=spec("build-for", kind="strs", check=F.pypi_name)
+    )
 
     @property
     def filename(self) -> str:
@@ -170,6 +175,11 @@ class LockTarget:
         default=(), metadata=_pins(ArtifactPin, lambda a: (a.package, a.name))
     )
     system: tuple[SystemPin, ...] = field(default=(), metadata=_pins(SystemPin, lambda s: s.name))
+
+    @property
+    def runtime_pypi(self) -> tuple[PypiPin, ...]:
+        """The PyPI pins installed into the environment (not an sdist's build requirements)."""
+        return tuple(p for p in self.pypi if not p.build_for)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -100,8 +100,11 @@ def _entries(section: LockTarget, category: str) -> dict[str, Entry]:
             out[name] = (text, {**fields, "requires": ",".join(p.requires), "kind": p.kind})
         return out
     if category == "pypi":
-        return {
-            p.name: (p.version, {"version": p.version, "sha256": p.sha256, "url": p.url})
+        return {  # an sdist's build requirement may share a name with a runtime pin
+            p.name + (" (build)" if p.build_for else ""): (
+                p.version,
+                {"version": p.version, "sha256": p.sha256, "url": p.url},
+            )
             for p in section.pypi
         }
     if category == "conda":

@@ -113,6 +113,7 @@ _LOCK_DOCS = {
     "file": "the recipe's label: builtin:<path>, or a path relative to the manifest",
     "variants": "the chosen variant values, by variant name",
     "requires": "the packages it depends on",
+    "build-for": "a build requirement of these sdist pins: in the store, not in the env",
     "url": "where the file is downloaded from",
     "sha256": "the file's sha256",
     "md5": "the published MD5, only where the recipe has no sha256",

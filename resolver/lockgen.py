@@ -37,6 +37,7 @@ from mlenv.sources import (
 )
 from mlenv.target import Target
 
+from .buildreqs import with_build_pins
 from .candidates import Candidate
 from .pypi import UvOptions, compile_pypi
 from .pypiedges import pypi_edges
@@ -217,7 +218,7 @@ def lock_target(
                 conda_sources.append(source)
     released = {canonicalize_name(n) for n in options.upgrade_packages}
     kept_pypi = () if previous is None or options.upgrade else previous.pypi
-    prefer = [p for p in kept_pypi if canonicalize_name(p.name) not in released]
+    prefer = [p for p in kept_pypi if canonicalize_name(p.name) not in released and not p.build_for]
     pypi = compile_pypi(pypi_reqs, target, options.uv, prefer=prefer)
     pypi = with_edges(pypi, pypi_edges(pypi_reqs, pypi, target, options.uv))
     conda: list[CondaPin] = []
@@ -233,7 +234,7 @@ def lock_target(
             offline=options.uv.offline,
             prefer=[p for p in kept_conda if canonicalize_name(p.name) not in released],
         )
-    pypi = not_from_conda(pypi, conda)
+    pypi = with_build_pins(not_from_conda(pypi, conda), target, options.uv)
     for c, wf in wheel_files:
         pins = compile_pypi([wf.requirement], target, options.uv, no_deps=True)
         wheel = _only(pins, wf.requirement, c)

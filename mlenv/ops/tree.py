@@ -87,7 +87,7 @@ def graph(
     direct = direct or {}
     leaves: dict[str, list[Node]] = {n: [] for n in section.packages}
     claimed: set[str] = set()
-    pypi = {canonicalize_name(p.name): p for p in section.pypi}
+    pypi = {canonicalize_name(p.name): p for p in section.runtime_pypi}
     conda = {canonicalize_name(c.name): c for c in section.conda}
     for pname in sorted(direct):
         for wanted in direct[pname]:

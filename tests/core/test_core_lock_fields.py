@@ -185,7 +185,13 @@ def _full(cls: type) -> Any:
             requires=("q",),
         ),
         PypiPin: dict(
-            name="a", version="1", url="https://x/a.whl", sha256=SHA, size=3, requires=("b",)
+            name="a",
+            version="1",
+            url="https://x/a.whl",
+            sha256=SHA,
+            size=3,
+            requires=("b",),
+            build_for=("c",),
         ),
         CondaPin: dict(
             name="a",
