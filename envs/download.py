@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 from urllib.parse import unquote, urlparse
 
 from mlenv.errors import InstallError, IntegrityError
 from mlenv.reporter import NullReporter, Reporter
 
 from .store import CHUNK, Store, md5_file, sha256_file
+
+if TYPE_CHECKING:
+    from .httpconn import Pool
 
 USER_AGENT = "mlenv (+https://pypi.org/project/mlenv/)"
 
@@ -77,50 +80,31 @@ def _fetch_http(
     reporter: Reporter,
     label: str,
     size: int | None = None,
+    pool: Pool | None = None,
 ) -> None:
-    import urllib.error  # only when something is downloaded: start-up stays fast
-    import urllib.request
+    import http.client  # only when something is downloaded: start-up stays fast
 
+    from .httpconn import HTTPStatusError, shared_pool
+
+    pool = pool or shared_pool()
     attempt = 0
     while True:
-        have = part.stat().st_size if part.exists() else 0
-        if size is not None and have > size:  # a stale partial file: start over
-            part.unlink()
-            have = 0
-        request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-        if have:
-            request.add_header("Range", f"bytes={have}-")
         try:
-            with urllib.request.urlopen(request, timeout=options.timeout) as response:
-                status = getattr(response, "status", 200)
-                if have and status != 206:  # the server ignored the range: start over
-                    have = 0
-                length = response.headers.get("Content-Length")
-                total = have + int(length) if length and length.isdigit() else None
-                if size is not None and total is not None and total > size:
-                    raise _too_big(label, url, size, part, f"Content-Length says {total} bytes")
-                reporter.start(label, total)
-                if have:
-                    reporter.advance(label, have)
-                with part.open("ab" if have else "wb") as out:
-                    got = _copy_bounded(response, out, have, size, reporter, label)
-                if size is not None and got > size:
-                    raise _too_big(label, url, size, part, f"at least {got} bytes")
-                if total is not None and part.stat().st_size < total:
-                    raise OSError(f"connection closed after {part.stat().st_size} of {total} bytes")
-            reporter.done(label)
+            _fetch_once(url, part, options, reporter, label, size, pool)
             return
-        except urllib.error.HTTPError as e:
+        except HTTPStatusError as e:
+            have = part.stat().st_size if part.exists() else 0
             if e.code == 416 and have:  # nothing left to fetch, or a stale partial file
                 part.unlink(missing_ok=True)
             elif e.code < 500 and e.code != 429:
                 raise InstallError(
                     f"cannot download {label}: HTTP {e.code} {e.reason}",
                     where=url,
-                    hint="check the URL in the recipe, or set MLENV_MIRROR / `mirrors:` to a reachable copy",
+                    hint="check the URL in the recipe, or set MLENV_MIRROR / `mirrors:` to a "
+                    "reachable copy",
                 ) from e
             error: Exception = e
-        except (urllib.error.URLError, OSError, TimeoutError) as e:
+        except (OSError, TimeoutError, http.client.HTTPException) as e:
             error = e
         attempt += 1
         if attempt > options.retries:
@@ -130,6 +114,43 @@ def _fetch_http(
                 hint="check the network, or use --offline with a filled store, or a mirror",
             ) from error
         time.sleep(options.backoff * (2 ** (attempt - 1)))
+
+
+def _fetch_once(
+    url: str,
+    part: Path,
+    options: FetchOptions,
+    reporter: Reporter,
+    label: str,
+    size: int | None,
+    pool: Pool,
+) -> None:
+    """One attempt: a GET (with a Range when a partial file is there) copied into `part`."""
+    have = part.stat().st_size if part.exists() else 0
+    if size is not None and have > size:  # a stale partial file: start over
+        part.unlink()
+        have = 0
+    headers = {"User-Agent": USER_AGENT}
+    if have:
+        headers["Range"] = f"bytes={have}-"
+    with pool.open(url, headers, options.timeout) as response:
+        status = getattr(response, "status", 200)
+        if have and status != 206:  # the server ignored the range: start over
+            have = 0
+        length = response.headers.get("Content-Length")
+        total = have + int(length) if length and length.isdigit() else None
+        if size is not None and total is not None and total > size:
+            raise _too_big(label, url, size, part, f"Content-Length says {total} bytes")
+        reporter.start(label, total)
+        if have:
+            reporter.advance(label, have)
+        with part.open("ab" if have else "wb") as out:
+            got = _copy_bounded(response, out, have, size, reporter, label)
+        if size is not None and got > size:
+            raise _too_big(label, url, size, part, f"at least {got} bytes")
+        if total is not None and part.stat().st_size < total:
+            raise OSError(f"connection closed after {part.stat().st_size} of {total} bytes")
+    reporter.done(label)
 
 
 def fetch_to_store(
@@ -142,12 +163,15 @@ def fetch_to_store(
     options: FetchOptions,
     reporter: Reporter | None = None,
     size: int | None = None,
+    pool: Pool | None = None,
 ) -> tuple[Path, str]:
     """Make sure the bytes at `url` are in the store; returns (object path, sha256).
 
     With a sha256 the store is consulted first (no network when present); an md5-only
     artifact is downloaded, checked against the md5, and stored by its computed sha256.
     With a `size`, no more than `size` bytes are read (a larger source is an IntegrityError).
+    Connections are kept alive and reused (`envs/httpconn.py`): those of `pool`, or without
+    one the process's shared pool (one connection per host per thread).
     """
     reporter = reporter or NullReporter()
     key = sha256 or f"md5-{md5}"
@@ -168,7 +192,7 @@ def fetch_to_store(
         source = apply_mirrors(url, options.mirrors)
         parsed = urlparse(source)
         if parsed.scheme in ("http", "https"):
-            _fetch_http(source, part, options, reporter, label, size)
+            _fetch_http(source, part, options, reporter, label, size, pool)
             local, move = part, True
         else:
             local = Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(source)
@@ -206,7 +230,7 @@ def fetch_to_store(
         return store.add(local, sha256, label, move=move), sha256
 
 
-DOWNLOAD_WORKERS = 6  # parallel downloads (each a thread with its own connection)
+DOWNLOAD_WORKERS = 6  # parallel downloads (each a thread with its own connections)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -248,9 +272,10 @@ def fetch_all(
     """`fetch_to_store` for every job, up to `workers` at a time; results in the jobs' order.
     On a failure the downloads not yet started are cancelled and the first failure (in the
     jobs' order) is raised; it names its URL, and its bytes never enter the store."""
-    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+    from .httpconn import Pool
 
     shared = _SerialReporter(reporter or NullReporter())
+    pool = Pool()  # each worker thread reuses its connection to a host across its jobs
 
     def one(job: FetchJob) -> tuple[Path, str]:
         return fetch_to_store(
@@ -262,12 +287,24 @@ def fetch_all(
             options=options,
             reporter=cast(Reporter, shared),
             size=job.size,
+            pool=pool,
         )
+
+    try:
+        return _run_jobs(jobs, one, workers)
+    finally:
+        pool.close()
+
+
+def _run_jobs(
+    jobs: Sequence[FetchJob], one: Callable[[FetchJob], tuple[Path, str]], workers: int
+) -> list[tuple[Path, str]]:
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
     if len(jobs) <= 1 or workers <= 1:
         return [one(j) for j in jobs]
-    with ThreadPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-        futures = [pool.submit(one, j) for j in jobs]
+    with ThreadPoolExecutor(max_workers=min(workers, len(jobs))) as executor:
+        futures = [executor.submit(one, j) for j in jobs]
         wait(futures, return_when=FIRST_EXCEPTION)
         for f in futures:
             f.cancel()  # those not yet started; running ones finish
