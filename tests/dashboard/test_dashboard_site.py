@@ -24,7 +24,8 @@ import mlenv  # noqa: E402
 from mlenv.dashboard.data import front_of  # noqa: E402
 from mlenv.dashboard.serve import Server  # noqa: E402
 from mlenv.explore import explore  # noqa: E402
-from mlenv.ops import dashboard, results  # noqa: E402
+from mlenv.ops import dashboard  # noqa: E402
+from mlenv.ops.resultsimport import import_paths  # noqa: E402
 
 SWEEP = """
 name: dash
@@ -57,7 +58,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         assert done.count("ok") == 4
         project = mlenv.Project.open(written.root, environ=written.environ())
         (tmp / "summary.csv").write_text(SUMMARY)
-        imported = results.import_paths(project, [tmp / "summary.csv"], url=url)
+        imported = import_paths(project, [tmp / "summary.csv"], url=url)
         assert imported.new == 3
         built = dashboard.build(project, url=url)
         data = dashboard.collect_data(project, url=url)

@@ -21,6 +21,7 @@ from runproject import opened_project
 
 from mlenv.ops import results as op
 from mlenv.ops.project import Project
+from mlenv.ops.resultsimport import import_paths
 from mlenv.resultsdb import ResultsDB, default_url
 from mlenv.resultsdb.export import SUMMARY_COLUMNS
 
@@ -83,7 +84,7 @@ def test_a_run_is_recorded_with_its_logs_and_an_import_adds_nothing(
         assert "Offline" in summary and "mlperf_log_detail.txt" in perf.logs
         point = db.get(project.manifest.digest())
         assert point.manifest == project.manifest_path.read_text()  # type: ignore[union-attr]
-    done = op.import_paths(project, [project.project_dir / "results"], url=url)
+    done = import_paths(project, [project.project_dir / "results"], url=url)
     assert (len(done.runs), done.new) == (4, 0)
 
 

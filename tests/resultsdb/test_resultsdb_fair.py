@@ -16,6 +16,7 @@ from runproject import opened_project
 
 from mlenv.ops import results as op
 from mlenv.ops.project import Project
+from mlenv.ops.resultsimport import import_paths
 from mlenv.resultsdb import ResultsDB
 
 pytest.importorskip("mlperf_loadgen")
@@ -39,7 +40,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Pr
         )
         url = f"sqlite:///{tmp_path_factory.mktemp('fairdb') / 'r.db'}"
         op.record_run_results(project, results, url=url)
-        op.import_paths(project, [DATA / "summary_results_v5.0.json"], url=url)
+        import_paths(project, [DATA / "summary_results_v5.0.json"], url=url)
         yield written, project, url
 
 

@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from mlenv.ops import results as op
+from mlenv.ops.resultsimport import import_paths
 
 from ..context import Context
 from ..output import Outcome
@@ -221,7 +222,7 @@ def _plot(args: argparse.Namespace, ctx: Context) -> Outcome:
 
 
 def _import(args: argparse.Namespace, ctx: Context) -> Outcome:
-    done = op.import_paths(ctx.project, args.paths, url=args.results, round_=args.round)
+    done = import_paths(ctx.project, args.paths, url=args.results, round_=args.round)
     for item in done.left_out:
         ctx.reporter.warn(f"left out {item}")
     ctx.reporter.info(
