@@ -213,7 +213,10 @@ def _through_urllib(url: str, headers: Mapping[str, str], timeout: float) -> Ite
 
     request = urllib.request.Request(url, headers=dict(headers))
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)
+        # an opener of its own, with the proxies of now (urlopen's global one keeps those of
+        # its first use)
+        proxies = urllib.request.ProxyHandler(urllib.request.getproxies())
+        response = urllib.request.build_opener(proxies).open(request, timeout=timeout)
     except urllib.error.HTTPError as e:
         e.close()
         raise HTTPStatusError(url, e.code, str(e.reason)) from e
