@@ -98,14 +98,21 @@ def _save_cache(path: Path, cache: dict[str, Any]) -> None:
         os.replace(tmp, path)
 
 
-def _field(project: Project, section: LockTarget, pin: ArtifactPin) -> tuple[str, str]:
-    """The recipe label and the field of the pin's install entry (best effort)."""
+def _recipe_of(project: Project, section: LockTarget, pin: ArtifactPin) -> tuple[str, Any]:
+    """The label of the pin's recipe, and the recipe as the index has it (None if it is gone)."""
     package = section.packages.get(pin.package)
     label = package.file if package and package.file else pin.package
     try:
         located = project.index.get(pin.package)
     except MlenvError:
         located = None
+    return label, located if package is not None else None
+
+
+def _field(project: Project, section: LockTarget, pin: ArtifactPin) -> tuple[str, str]:
+    """The recipe label and the field of the pin's install entry (best effort)."""
+    label, located = _recipe_of(project, section, pin)
+    package = section.packages.get(pin.package)
     if located is None or package is None:
         return label, "install[?].artifact.sha256"
     values = {"version": package.version, **dict(package.variants)}
@@ -121,12 +128,7 @@ def _field(project: Project, section: LockTarget, pin: ArtifactPin) -> tuple[str
 
 def _folder_field(project: Project, section: LockTarget, pin: ArtifactPin) -> tuple[str, str]:
     """The recipe label and the field of a `local: {path}` folder's tree-sha256."""
-    package = section.packages.get(pin.package)
-    label = package.file if package and package.file else pin.package
-    try:
-        located = project.index.get(pin.package)
-    except MlenvError:
-        located = None
+    label, located = _recipe_of(project, section, pin)
     if located is None:
         return label, "install[?].local.tree-sha256"
     for i, entry in enumerate(located.recipe.install):
