@@ -13,7 +13,6 @@ before a run whether a file may have changed (then it is hashed), or hash every 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import stat
@@ -22,10 +21,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import urlparse
 
 from mlenv.errors import InstallError, IntegrityError
-from mlenv.lock import ArtifactPin, LockTarget
+from mlenv.lock import ArtifactPin
 from mlenv.paths import BUILTIN_PREFIX
 from mlenv.reporter import Reporter
 
@@ -37,7 +35,7 @@ from .archives import (
     tree_entries,
     tree_paths,
 )
-from .download import FetchJob, FetchOptions, apply_mirrors, fetch_all, fetch_to_store
+from .download import FetchOptions, fetch_to_store
 from .localtree import folder_tree
 from .store import Store, link_or_copy, sha256_file
 
@@ -487,33 +485,3 @@ def changed_error(changes: list[Changed]) -> IntegrityError:
             ]
         },
     )
-
-
-def prefetch(section: LockTarget, ctx: ArtifactContext) -> None:
-    """Download the section's wheels and artifact files into the store, several at a time
-    (`fetch_all`), before the environment is built; building then finds each in the store.
-    Only http(s) sources are fetched here: local files and folders are placed as before."""
-    jobs = [
-        FetchJob(url=p.url, sha256=p.sha256, label=p.filename, size=p.size) for p in section.pypi
-    ]
-    for pin in section.artifacts:
-        if pin.url and not pin.local_env and not is_folder(pin):
-            label = f"artifact {pin.name} of {pin.package}"
-            jobs.append(
-                FetchJob(
-                    url=source_of(pin, ctx),
-                    sha256=pin.sha256,
-                    md5=pin.md5,
-                    label=label,
-                    size=pin.size,
-                )
-            )
-    web = [
-        j
-        for j in jobs
-        if urlparse(apply_mirrors(j.url, ctx.options.mirrors)).scheme in ("http", "https")
-    ]
-    if len(web) > 1:
-        # best effort: the in-order build meets any failure where it always did
-        with contextlib.suppress(InstallError, IntegrityError):
-            fetch_all(ctx.store, web, options=ctx.options, reporter=ctx.reporter)

@@ -27,10 +27,10 @@ from .artifacts import (
     place_artifact,
     placed_file,
     placement,
-    prefetch,
     verify_placed,
 )
 from .detect import Detects, system_drift
+from .prefetch import prefetch
 from .record import verify_records
 from .store import Store, env_lock_key, process_alive
 from .venv import UvRunner, build_venv, venv_python
