@@ -5,6 +5,7 @@ second time by `mlenv install`."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import subprocess
 import sys
@@ -112,7 +113,10 @@ def test_a_conda_numpy_is_not_pinned_again_from_pypi(
     try:
         uv = shutil.which("uv") or str(Path(sys.executable).with_name("uv"))
         options = UvOptions(
-            uv=uv, index_url=server.index_url, cache_dir=tmp_path / "uvcache", environ={}
+            uv=uv,
+            index_url=server.index_url,
+            cache_dir=tmp_path / "uvcache",
+            environ={"PATH": os.environ.get("PATH", "")},
         )
         target = dataclasses.replace(cpu_target, pypi_platform="x86_64-manylinux_2_28")
         pypi = compile_pypi(["tinyuser"], target, options)

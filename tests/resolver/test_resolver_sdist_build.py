@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
 import shutil
 import subprocess
 import sys
@@ -148,7 +149,10 @@ def test_sdist_pin_locks_its_build_requirements_and_installs_offline(tmp_path: P
     target = _target()
     try:
         options = UvOptions(
-            uv=_uv(), index_url=server.index_url, cache_dir=tmp_path / "uvcache", environ={}
+            uv=_uv(),
+            index_url=server.index_url,
+            cache_dir=tmp_path / "uvcache",
+            environ={"PATH": os.environ.get("PATH", "")},
         )
         runtime = compile_pypi(["tinysrc"], target, options)
         assert [(p.name, p.filename) for p in runtime] == [("tinysrc", "tinysrc-1.0.tar.gz")]
@@ -165,7 +169,12 @@ def test_sdist_pin_locks_its_build_requirements_and_installs_offline(tmp_path: P
         with_build_pins(pins, target, dataclasses.replace(options, offline=True))
 
     venv = tmp_path / "env" / "venv"
-    uv = UvRunner(uv=_uv(), cache_dir=tmp_path / "uvcache-install", environ={}, offline=True)
+    uv = UvRunner(
+        uv=_uv(),
+        cache_dir=tmp_path / "uvcache-install",
+        environ={"PATH": os.environ.get("PATH", "")},
+        offline=True,
+    )
     build_venv(
         pins,
         venv,
