@@ -3,11 +3,10 @@ install (prefix beside the venv) -> exec sees CONDA_PREFIX -> verify catches dri
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
+import localpypi as H
 import yaml
 
 RECIPE = """\
@@ -21,17 +20,7 @@ install:
 
 
 def mlenv(project: Path, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLENV_", "UV_"))}
-    env.update(MLENV_HOME=str(home), MLENV_HOST_CUDA="none")
-    return subprocess.run(
-        [sys.executable, "-m", "mlenv", *args],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return H.run_mlenv_at(project, home, *args, extra={"MLENV_HOST_CUDA": "none"}, timeout=300)
 
 
 def test_conda_packages_from_manifest_to_environment(project: Path, home: Path) -> None:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import localpypi as H
 import pytest
 import yaml
 
@@ -30,29 +30,11 @@ pytestmark = pytest.mark.network
 def mlenv(
     project: Path, home: Path, *args: str, offline_net: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLENV_", "UV_"))}
-    env["MLENV_HOME"] = str(home)
-    env["COLUMNS"] = "160"
+    extra = {"COLUMNS": "160"}
     if offline_net:
-        env.update(
-            {
-                "HTTP_PROXY": DEAD_PROXY,
-                "HTTPS_PROXY": DEAD_PROXY,
-                "ALL_PROXY": DEAD_PROXY,
-                "http_proxy": DEAD_PROXY,
-                "https_proxy": DEAD_PROXY,
-                "NO_PROXY": "",
-            }
-        )
-    return subprocess.run(
-        [sys.executable, "-m", "mlenv", *args],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+        proxies = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy")
+        extra.update({name: DEAD_PROXY for name in proxies}, NO_PROXY="")
+    return H.run_mlenv_at(project, home, *args, extra=extra)
 
 
 @pytest.fixture(scope="module")

@@ -9,14 +9,13 @@ set beyond the example's own manifest. An INVALID run fails the test with LoadGe
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import localpypi as H
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,18 +27,7 @@ pytestmark = pytest.mark.network
 
 
 def mlenv(project: Path, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLENV_", "UV_"))}
-    env["MLENV_HOME"] = str(home)
-    env["MLENV_HOST_CUDA"] = "none"
-    return subprocess.run(
-        [sys.executable, "-m", "mlenv", *args],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+    return H.run_mlenv_at(project, home, *args, extra={"MLENV_HOST_CUDA": "none"})
 
 
 def _why_invalid(project: Path, doc: dict[str, Any]) -> str:

@@ -6,12 +6,11 @@ recorded exactly once. LoadGen runs are kept short (min_duration 100 ms in the c
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
+import localpypi as H
 import pytest
 import yaml
 
@@ -34,17 +33,7 @@ profile: quick
 
 
 def mlenv(project: Path, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLENV_", "UV_"))}
-    env.update({"MLENV_HOME": str(home), "COLUMNS": "160"})
-    return subprocess.run(
-        [sys.executable, "-m", "mlenv", *args],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1500,
-        check=False,
-    )
+    return H.run_mlenv_at(project, home, *args, extra={"COLUMNS": "160"}, timeout=1500)
 
 
 def test_the_digits_sweep(tmp_path: Path) -> None:

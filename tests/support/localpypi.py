@@ -14,6 +14,7 @@ import http.server
 import io
 import os
 import socket
+import subprocess
 import sys
 import textwrap
 import threading
@@ -586,6 +587,28 @@ def run_mlenv(
         check=False,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
+
+
+def run_mlenv_at(
+    folder: Path,
+    home: Path,
+    *args: str,
+    extra: Mapping[str, str] | None = None,
+    timeout: float = 900,
+) -> subprocess.CompletedProcess[str]:
+    """`python -m mlenv ARGS…` in `folder`, for the tests that reach the real PyPI: the caller's
+    environment without its MLENV_*/UV_* variables, MLENV_HOME=`home`, then `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLENV_", "UV_"))}
+    env.update({"MLENV_HOME": str(home), **(extra or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "mlenv", *args],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def assert_user_error(result: Result, *needles: str) -> None:
