@@ -103,19 +103,24 @@ def staleness(project: Project, lock: Lock | None, targets: Sequence[str]) -> li
     return sorted(set(reasons))
 
 
+def stale_error(project: Project, reasons: list[str], hint: str) -> LockError:
+    """The lock is out of date, for each of `reasons` (`staleness`)."""
+    return LockError(
+        f"{project.lock_path.name} is out of date",
+        where=str(project.lock_path),
+        why="; ".join(reasons),
+        hint=hint,
+        details={"stale": reasons},
+    )
+
+
 def check(project: Project, targets: Sequence[str] | None = None) -> None:
     """`resolve --check`: a LockError when the lock is stale; reads only (no project lock)."""
     names = list(dict.fromkeys(targets or project.manifest.targets))
     lock = previous_lock(project)
     reasons = staleness(project, lock, names)
     if reasons:
-        raise LockError(
-            f"{project.lock_path.name} is out of date",
-            where=str(project.lock_path),
-            why="; ".join(reasons),
-            hint="run `mlenv resolve` to update it",
-            details={"stale": reasons},
-        )
+        raise stale_error(project, reasons, "run `mlenv resolve` to update it")
     if lock is not None:  # files beside recipes that changed under their sha256
         check_local_artifacts(project, lock.targets.values())
 

@@ -17,14 +17,14 @@ from typing import Any
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from mlenv.errors import LockError, UsageError
+from mlenv.errors import UsageError
 from mlenv.index import RecipeIndex
 from mlenv.lock import Lock, LockTarget
 from mlenv.resolver.lockgen import root_requirements
 from mlenv.sources import CondaSource, PypiSource
 
 from .project import Project
-from .resolve import staleness
+from .resolve import stale_error, staleness
 
 TRANSITIVE = "(pypi dependencies)"
 
@@ -315,13 +315,8 @@ def locked_graph(project: Project, target: str | None) -> Graph:
     section = project.lock_section(lock, target)
     reasons = staleness(project, lock, [])
     if reasons:
-        raise LockError(
-            f"{project.lock_path.name} is out of date",
-            where=str(project.lock_path),
-            why="; ".join(reasons),
-            hint="run `mlenv resolve` to update it, then run this command again",
-            details={"stale": reasons},
-        )
+        hint = "run `mlenv resolve` to update it, then run this command again"
+        raise stale_error(project, reasons, hint)
     roots = []
     for req in root_requirements(project.manifest):
         if req.name in section.packages:
